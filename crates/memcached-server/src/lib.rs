@@ -1,3 +1,8 @@
-//! A drop-in memcached server composing the codec, store, replication link and failover engine.
+//! The memcached-compatible server: command-line settings, listeners, worker event loops and the
+//! glue that executes protocol requests against the store.
 //!
-//! Not written yet: this crate root only says what the crate will own.
+//! Module map (each module's doc says more):
+//! - [`settings`]: memcached's command-line flags, `-o` extended options and the TOML config file,
+//!   validated into one [`settings::Settings`] value.
+
+pub mod settings;

@@ -1,0 +1,1 @@
+//! memcached's command-line flags and the TOML config file (being written).
