@@ -3,8 +3,11 @@
 //!
 //! - `ci`: `setup`, then `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test` for the
 //!   whole workspace. This is the README's test command and what `.ci/run` calls.
+//! - `bench [--quick]`: our server and Debian's memcached side by side (see `bench.rs`).
 //! - `setup`: installs the Debian packages the tests talk to (the reference memcached, the real
 //!   clients, keepalived, twemproxy) when they are missing and we are root.
+
+mod bench;
 
 use std::process::{Command, ExitCode};
 
@@ -25,8 +28,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("setup") => setup(),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|setup>");
+            eprintln!("usage: cargo xtask <ci|setup|bench [--quick]>");
             return ExitCode::from(2);
         }
     };
