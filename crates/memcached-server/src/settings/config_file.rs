@@ -1,0 +1,247 @@
+//! The TOML config file (`--config-file PATH`): every key optional, defaults are memcached's,
+//! and command-line flags win over it.
+//!
+//! Keys are the [`Settings`] field names (`tcp_port = 11211`, `memory_limit_mb = 64`,
+//! `listen = ["127.0.0.1"]`, `evict = false`...). Every `-o` name is a key too, with the `-o`
+//! units (`idle_timeout = 30`, `watcher_logbuf_size = 256` in KB, `maxconns_fast = false`),
+//! and `extended = "a=1,b"` (or a list of such strings) takes memcached's `-o` syntax as is.
+//! Values go through the same checks as the flags. See `memcached-server.example.toml`.
+
+use std::path::Path;
+
+use super::args::{apply_option, Opt, ParseState};
+use super::error::SettingsError;
+use super::extended;
+use super::Settings;
+
+/// Reads and applies the file at `path`; returns what the final checks need to know.
+pub(crate) fn apply_file(s: &mut Settings, path: &Path) -> Result<ParseState, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SettingsError::ConfigFile {
+        path: path.to_path_buf(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    apply_str(s, &text)
+        .map_err(|message| SettingsError::ConfigFile { path: path.to_path_buf(), message })
+}
+
+/// A TOML value, converted from the parser's borrowed form (the server crate uses the `toml`
+/// crate without serde, so `Value` is not available).
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+    Array(Vec<Value>),
+    /// A datetime or a table: never valid here.
+    Other(&'static str),
+}
+
+impl Value {
+    fn from_toml(value: &toml::de::DeValue<'_>) -> Result<Self, String> {
+        use toml::de::DeValue;
+        Ok(match value {
+            DeValue::String(v) => Self::String(v.to_string()),
+            DeValue::Integer(v) => Self::Integer(
+                i64::from_str_radix(v.as_str(), v.radix())
+                    .map_err(|_| format!("integer {v} does not fit in 64 bits"))?,
+            ),
+            DeValue::Float(v) => {
+                Self::Float(v.as_str().parse().map_err(|_| format!("bad float {v}"))?)
+            }
+            DeValue::Boolean(v) => Self::Boolean(*v),
+            DeValue::Array(items) => Self::Array(
+                items.iter().map(|i| Self::from_toml(i.get_ref())).collect::<Result<_, _>>()?,
+            ),
+            DeValue::Datetime(_) => Self::Other("a datetime"),
+            DeValue::Table(_) => Self::Other("a table"),
+        })
+    }
+
+    fn type_str(&self) -> &'static str {
+        match self {
+            Self::String(_) => "a string",
+            Self::Integer(_) => "an integer",
+            Self::Float(_) => "a float",
+            Self::Boolean(_) => "a boolean",
+            Self::Array(_) => "an array",
+            Self::Other(what) => what,
+        }
+    }
+
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            Self::Boolean(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The 1-based line of a byte offset, for error messages.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Applies TOML text; errors are plain messages (the caller adds the path).
+pub(crate) fn apply_str(s: &mut Settings, text: &str) -> Result<ParseState, String> {
+    let table = toml::de::DeTable::parse(text).map_err(|e| e.to_string())?;
+    let mut state = ParseState::default();
+    for (key, value) in table.get_ref().iter() {
+        let name = key.get_ref().as_ref();
+        let line = line_of(text, key.span().start);
+        let value = Value::from_toml(value.get_ref())
+            .map_err(|e| format!("line {line}, key `{name}`: {e}"))?;
+        apply_key(s, &mut state, name, &value)
+            .map_err(|e| format!("line {line}, key `{name}`: {e}"))?;
+    }
+    Ok(state)
+}
+
+/// A flag option whose TOML value is a scalar, passed to the flag's own parser.
+fn flag_for_key(key: &str) -> Option<Opt> {
+    Some(match key {
+        "tcp_port" => Opt::Port,
+        "udp_port" => Opt::UdpPort,
+        "unix_socket" => Opt::UnixSocket,
+        "user" => Opt::User,
+        "pidfile" => Opt::Pidfile,
+        "memory_limit_mb" => Opt::MemoryLimit,
+        "max_connections" => Opt::ConnLimit,
+        "growth_factor" => Opt::GrowthFactor,
+        "chunk_size_min" => Opt::SlabMinSize,
+        "threads" => Opt::Threads,
+        "reqs_per_event" => Opt::ReqsPerEvent,
+        "backlog" => Opt::Backlog,
+        "binding_protocol" => Opt::Protocol,
+        "item_size_max" => Opt::MaxItemSize,
+        "auth_file" => Opt::AuthFile,
+        "memory_file" => Opt::MemoryFile,
+        "prefix_delimiter" => Opt::Delimiter,
+        "napi_ids" => Opt::NapiIds,
+        "repl_peer" => Opt::ReplPeer,
+        "repl_port" => Opt::ReplPort,
+        _ => return None,
+    })
+}
+
+fn scalar(value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(v) => Ok(v.clone()),
+        Value::Integer(v) => Ok(v.to_string()),
+        Value::Float(v) => Ok(v.to_string()),
+        other => Err(format!("expected a string or a number, found {}", other.type_str())),
+    }
+}
+
+fn boolean(value: &Value) -> Result<bool, String> {
+    value.as_bool().ok_or_else(|| format!("expected true or false, found {}", value.type_str()))
+}
+
+fn strings(value: &Value) -> Result<Vec<String>, String> {
+    match value {
+        Value::String(v) => Ok(vec![v.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("expected strings, found {}", item.type_str()))
+            })
+            .collect(),
+        other => Err(format!("expected a string or a list of strings, found {}", other.type_str())),
+    }
+}
+
+fn apply_key(
+    s: &mut Settings,
+    state: &mut ParseState,
+    key: &str,
+    value: &Value,
+) -> Result<(), String> {
+    let err = |e: SettingsError| e.to_string();
+    if let Some(opt) = flag_for_key(key) {
+        let v = scalar(value)?;
+        return apply_option(s, state, opt, Some(&v)).map_err(err);
+    }
+    match key {
+        "unix_mask" => {
+            // A string is octal as on the command line ("700"); an integer is taken as is
+            // (write it 0o700).
+            let v = match value {
+                Value::Integer(n) => format!("{n:o}"),
+                other => scalar(other)?,
+            };
+            apply_option(s, state, Opt::UnixMask, Some(&v)).map_err(err)?;
+        }
+        "listen" => {
+            for entry in strings(value)? {
+                apply_option(s, state, Opt::Listen, Some(&entry)).map_err(err)?;
+            }
+        }
+        "extended" => {
+            for list in strings(value)? {
+                extended::apply_list(s, state, &list).map_err(err)?;
+            }
+        }
+        "verbosity" => {
+            let n = match value {
+                Value::Integer(n) => u8::try_from(*n).ok(),
+                _ => None,
+            }
+            .filter(|n| *n <= 3)
+            .ok_or("expected an integer from 0 to 3")?;
+            s.verbosity = n;
+        }
+        "daemonize" => s.daemonize = boolean(value)?,
+        "lock_memory" => s.lock_memory = boolean(value)?,
+        "enable_coredumps" => s.enable_coredumps = boolean(value)?,
+        "large_pages" => {
+            if boolean(value)? {
+                apply_option(s, state, Opt::LargePages, None).map_err(err)?;
+            }
+        }
+        "evict" => s.evict = boolean(value)?,
+        "cas_enabled" => s.cas_enabled = boolean(value)?,
+        "enable_shutdown" => s.enable_shutdown = boolean(value)?,
+        "flush_enabled" => s.flush_enabled = boolean(value)?,
+        "dump_enabled" => s.dump_enabled = boolean(value)?,
+        "watch_enabled" => s.watch_enabled = boolean(value)?,
+        "detail_enabled" => s.detail_enabled = boolean(value)?,
+        // Field names that differ from their -o name.
+        "hashpower_init" => {
+            let v = scalar(value)?;
+            if v != "0" {
+                extended::apply_one(s, state, "hashpower", Some(&v)).map_err(err)?;
+            }
+        }
+        "hash_expand" => s.hash_expand = boolean(value)?,
+        "inline_ascii_response" => s.inline_ascii_response = boolean(value)?,
+        "lru_segmented" => s.lru_segmented = boolean(value)?,
+        "temp_lru" => s.temp_lru = boolean(value)?,
+        _ if extended::is_known_name(key) => match value {
+            Value::Boolean(true) => {
+                extended::apply_one(s, state, key, None).map_err(err)?;
+            }
+            Value::Boolean(false) => {
+                let negated = format!("no_{key}");
+                if !extended::is_known_name(&negated) {
+                    return Err(format!("`{key} = false` has no meaning; remove the key"));
+                }
+                extended::apply_one(s, state, &negated, None).map_err(err)?;
+            }
+            other => {
+                let v = scalar(other)?;
+                extended::apply_one(s, state, key, Some(&v)).map_err(err)?;
+            }
+        },
+        _ => return Err("unknown key".to_string()),
+    }
+    Ok(())
+}
