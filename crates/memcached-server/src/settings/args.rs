@@ -560,3 +560,324 @@ pub(crate) fn finish(s: &mut Settings, state: &ParseState) -> Result<(), Setting
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{HashAlgorithm, EX_USAGE};
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn run(line: &str) -> Settings {
+        match parse_args(args(line)) {
+            Ok(Command::Run(s)) => *s,
+            other => panic!("{line:?}: expected Run, got {other:?}"),
+        }
+    }
+
+    fn fail(line: &str) -> SettingsError {
+        match parse_args(args(line)) {
+            Err(e) => e,
+            Ok(other) => panic!("{line:?}: expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_arguments_give_memcached_defaults() {
+        let s = run("");
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.tcp_port, 11211);
+        assert_eq!(s.udp_port, 0);
+        assert_eq!(s.memory_limit_bytes(), 64 * 1024 * 1024);
+        assert_eq!(s.max_connections, 1024);
+        assert_eq!(s.threads, 4);
+        assert_eq!(s.reqs_per_event, 20);
+        assert_eq!(s.backlog, 1024);
+        assert_eq!(s.growth_factor, 1.25);
+        assert_eq!(s.chunk_size_min, 48);
+        assert_eq!(s.item_size_max, 1024 * 1024);
+        assert_eq!(s.idle_timeout, 0);
+        assert_eq!(s.repl_port, 11212);
+        assert!(s.evict && s.cas_enabled && s.flush_enabled && s.dump_enabled);
+        assert!(!s.enable_shutdown && !s.daemonize);
+    }
+
+    #[test]
+    fn every_short_flag_with_a_value() {
+        let s = run("-p 1234 -U 1235 -s /tmp/x.sock -a 755 -l 127.0.0.1 -u nobody -m 128 \
+                     -c 10 -P /tmp/mc.pid -f 1.5 -n 64 -t 2 -R 5 -b 64 -B ascii -I 2m \
+                     -e /tmp/mem -N 3 -x peer.example -X 31212 -D #");
+        assert_eq!(s.tcp_port, 1234);
+        assert_eq!(s.udp_port, 1235);
+        assert_eq!(s.unix_socket, Some(PathBuf::from("/tmp/x.sock")));
+        assert_eq!(s.unix_mask, 0o755);
+        assert_eq!(s.listen, vec!["127.0.0.1".to_string()]);
+        assert_eq!(s.user.as_deref(), Some("nobody"));
+        assert_eq!(s.memory_limit_mb, 128);
+        assert_eq!(s.max_connections, 10);
+        assert_eq!(s.pidfile, Some(PathBuf::from("/tmp/mc.pid")));
+        assert_eq!(s.growth_factor, 1.5);
+        assert_eq!(s.chunk_size_min, 64);
+        assert_eq!(s.threads, 2);
+        assert_eq!(s.reqs_per_event, 5);
+        assert_eq!(s.backlog, 64);
+        assert_eq!(s.binding_protocol, BindingProtocol::Ascii);
+        assert_eq!(s.item_size_max, 2 * 1024 * 1024);
+        assert_eq!(s.memory_file, Some(PathBuf::from("/tmp/mem")));
+        assert_eq!(s.napi_ids, Some(3));
+        assert_eq!(s.repl_peer.as_deref(), Some("peer.example"));
+        assert_eq!(s.repl_port, 31212);
+        assert_eq!(s.prefix_delimiter, '#');
+        assert!(s.detail_enabled);
+    }
+
+    #[test]
+    fn every_short_switch() {
+        let s = run("-A -d -r -M -k -v -L -C -F -W");
+        assert!(s.enable_shutdown);
+        assert!(s.daemonize);
+        assert!(s.enable_coredumps);
+        assert!(!s.evict);
+        assert!(s.lock_memory);
+        assert_eq!(s.verbosity, 1);
+        assert!(s.large_pages);
+        assert!(!s.cas_enabled);
+        assert!(!s.flush_enabled);
+        assert!(!s.watch_enabled);
+        assert!(s.dump_enabled, "-X is the replication port, not --disable-dumping");
+        assert!(s.warnings.iter().any(|w| w.contains("-L")));
+    }
+
+    #[test]
+    fn bundled_switches_and_attached_values() {
+        let s = run("-vvv -dM -p11300 -unobody -Iz".replace("-Iz", "-I512k").as_str());
+        assert_eq!(s.verbosity, 3);
+        assert!(s.daemonize && !s.evict);
+        assert_eq!(s.tcp_port, 11300);
+        assert_eq!(s.user.as_deref(), Some("nobody"));
+        assert_eq!(s.item_size_max, 512 * 1024);
+        // A switch bundled before an option that takes the rest of the word as its value.
+        let s = run("-vp2000");
+        assert_eq!((s.verbosity, s.tcp_port), (1, 2000));
+    }
+
+    #[test]
+    fn every_long_form() {
+        let s = run("--port=1 --udp-port=0 --unix-socket=/tmp/s --unix-mask=711 \
+                     --enable-shutdown --listen=127.0.0.1 --daemon --enable-coredumps \
+                     --user=nobody --memory-limit=100 --disable-evictions --conn-limit=7 \
+                     --lock-memory --verbose --verbose=2 --pidfile=/p --slab-growth-factor=2 \
+                     --slab-min-size=60 --enable-largepages --threads=3 \
+                     --max-reqs-per-event=9 --disable-cas --listen-backlog=10 \
+                     --protocol=binary --max-item-size=4m --disable-flush-all \
+                     --disable-dumping --disable-watch --auth-file=/a --memory-file=/m \
+                     --extended=idle_timeout=9 --napi-ids=2 --repl-peer=10.0.0.2 \
+                     --repl-port=2000");
+        assert_eq!((s.tcp_port, s.udp_port), (1, 0));
+        assert_eq!(s.unix_socket, Some(PathBuf::from("/tmp/s")));
+        assert_eq!(s.unix_mask, 0o711);
+        assert!(s.enable_shutdown && s.daemonize && s.enable_coredumps && s.lock_memory);
+        assert_eq!(s.listen, vec!["127.0.0.1"]);
+        assert_eq!(s.user.as_deref(), Some("nobody"));
+        assert_eq!(s.memory_limit_mb, 100);
+        assert!(!s.evict);
+        assert_eq!(s.max_connections, 7);
+        assert_eq!(s.verbosity, 2);
+        assert_eq!(s.pidfile, Some(PathBuf::from("/p")));
+        assert_eq!(s.growth_factor, 2.0);
+        assert_eq!(s.chunk_size_min, 60);
+        assert!(s.large_pages);
+        assert_eq!((s.threads, s.reqs_per_event, s.backlog), (3, 9, 10));
+        assert!(!s.cas_enabled && !s.flush_enabled && !s.dump_enabled && !s.watch_enabled);
+        assert_eq!(s.binding_protocol, BindingProtocol::Binary);
+        assert_eq!(s.item_size_max, 4 * 1024 * 1024);
+        assert_eq!(s.auth_file, Some(PathBuf::from("/a")));
+        assert_eq!(s.memory_file, Some(PathBuf::from("/m")));
+        assert_eq!(s.idle_timeout, 9);
+        assert_eq!(s.napi_ids, Some(2));
+        assert_eq!(s.repl_peer.as_deref(), Some("10.0.0.2"));
+        assert_eq!(s.repl_port, 2000);
+    }
+
+    #[test]
+    fn long_forms_take_separate_values_and_unambiguous_prefixes() {
+        let s = run("--port 1300 --memory-l 32 --conn 50 --thr 2");
+        assert_eq!(s.tcp_port, 1300);
+        assert_eq!(s.memory_limit_mb, 32);
+        assert_eq!(s.max_connections, 50);
+        assert_eq!(s.threads, 2);
+        let e = fail("--p 0");
+        assert_eq!(e.exit_code(), 1);
+        let text = e.to_string();
+        assert!(text.contains("option '--p' is ambiguous"), "{text}");
+        assert!(text.contains("'--port'") && text.contains("'--pidfile'"), "{text}");
+    }
+
+    #[test]
+    fn help_version_and_license_stop_parsing_in_order() {
+        assert!(matches!(parse_args(args("-h")), Ok(Command::Help(t)) if t.contains("-p, --port")));
+        assert!(matches!(parse_args(args("--help")), Ok(Command::Help(_))));
+        assert!(matches!(parse_args(args("-h -c 0")), Ok(Command::Help(_))));
+        assert!(matches!(parse_args(args("-h -z")), Ok(Command::Help(_))));
+        assert!(parse_args(args("-c 0 -h")).is_err());
+        assert!(matches!(parse_args(args("-V")), Ok(Command::Version(t)) if t.contains("1.6.18")));
+        assert!(matches!(parse_args(args("--version -t 0")), Ok(Command::Version(_))));
+        assert!(matches!(parse_args(args("-i")), Ok(Command::License(_))));
+    }
+
+    #[test]
+    fn non_option_arguments_are_ignored_and_double_dash_ends_options() {
+        let s = run("memcached-server -p 1400 stray -- -p 1500");
+        assert_eq!(s.tcp_port, 1400);
+    }
+
+    #[test]
+    fn syntax_errors_mirror_getopt() {
+        let e = fail("-z");
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().starts_with("memcached-server: invalid option -- 'z'"), "{e}");
+        let e = fail("--fooble");
+        assert!(e.to_string().contains("unrecognized option '--fooble'"), "{e}");
+        let e = fail("-p");
+        assert!(e.to_string().contains("option requires an argument -- 'p'"), "{e}");
+        let e = fail("--port");
+        assert!(e.to_string().contains("option '--port' requires an argument"), "{e}");
+        let e = fail("--daemon=yes");
+        assert!(e.to_string().contains("doesn't allow an argument"), "{e}");
+    }
+
+    #[test]
+    fn memcached_value_checks_and_exit_codes() {
+        let cases: &[(&str, &str, i32)] = &[
+            ("-c 0", "Maximum connections must be greater than 0", 1),
+            ("-c abc", "Maximum connections must be greater than 0", 1),
+            ("-c -1", "Maximum connections must be greater than 0", 1),
+            ("-t 0", "Number of threads must be greater than 0", 1),
+            ("-t -1", "Number of threads must be greater than 0", 1),
+            ("-R 0", "Number of requests per event must be greater than 0", 1),
+            ("-f 0.5", "Factor must be greater than 1", 1),
+            ("-f 1", "Factor must be greater than 1", 1),
+            ("-f abc", "Factor must be greater than 1", 1),
+            ("-n 0", "Chunk size must be greater than 0", 1),
+            ("-I 512", "Item max size cannot be less than 1024 bytes.", EX_USAGE),
+            ("-I 1025m -m 4096", "Cannot set item size limit higher than a gigabyte.", EX_USAGE),
+            ("-I 2g -m 8192", "Cannot set item size limit higher than a gigabyte.", EX_USAGE),
+            ("-m 0", "Cannot set item size limit higher than 1/2 of memory max.", EX_USAGE),
+            ("-m 1", "Cannot set item size limit higher than 1/2 of memory max.", EX_USAGE),
+            ("-I 2g", "Cannot set item size limit higher than 1/2 of memory max.", EX_USAGE),
+            (
+                "-I 2k",
+                "slab_chunk_max (bytes: 524288) cannot be larger than -I (item_size_max 2048)",
+                EX_USAGE,
+            ),
+            (
+                "-I 600k",
+                "-I (item_size_max: 614400) must be evenly divisible by slab_chunk_max \
+                 (bytes: 524288)",
+                EX_USAGE,
+            ),
+            ("-B foo", "Invalid value for binding protocol: foo", EX_USAGE),
+            ("-p 70000", "ERROR: Invalid port number 70000.", EX_USAGE),
+            ("-U 70000", "ERROR: Invalid port number 70000.", EX_USAGE),
+            ("-p abc", "ERROR: Invalid port number abc.", EX_USAGE),
+            ("-S", "This server is not built with SASL support.", EX_USAGE),
+            ("-Z", "TLS", EX_USAGE),
+            ("-Y /tmp/auth -U 11211", "Cannot use UDP with ascii authentication", EX_USAGE),
+            ("-a 999", "Invalid unix socket mask", EX_USAGE),
+            ("-X 0", "Invalid replication port number 0", EX_USAGE),
+        ];
+        for (line, message, code) in cases {
+            let e = fail(line);
+            assert!(e.to_string().contains(message), "{line}: {e}");
+            assert_eq!(e.exit_code(), *code, "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn item_sizes_parse_like_memcached() {
+        assert_eq!(run("-I 1024 -o slab_chunk_max=1024").item_size_max, 1024);
+        assert_eq!(run("-I 1m").item_size_max, 1024 * 1024);
+        assert_eq!(run("-I 1M").item_size_max, 1024 * 1024);
+        assert_eq!(run("-I 512k").item_size_max, 512 * 1024);
+        assert_eq!(run("-I 1024K").item_size_max, 1024 * 1024);
+        assert_eq!(run("-I 1048576").item_size_max, 1024 * 1024);
+        assert_eq!(run("-I 1024m -m 4096").item_size_max, 1024 * 1024 * 1024);
+        assert_eq!(run("-I 1g -m 4096").item_size_max, 1024 * 1024 * 1024);
+        // Above 1m, slab_chunk_max stays half a page and items are chained.
+        let s = run("-I 2m");
+        assert_eq!(s.slab_chunk_max, 512 * 1024);
+        let e = fail("-I abc");
+        assert!(e.to_string().contains("Invalid max item size"), "{e}");
+        assert_eq!(e.exit_code(), EX_USAGE);
+        // Small -I works with a small enough slab_chunk_max, as in memcached.
+        let s = run("-I 1k -o slab_chunk_max=512");
+        assert_eq!((s.item_size_max, s.slab_chunk_max), (1024, 512));
+    }
+
+    #[test]
+    fn memory_limit_is_megabytes() {
+        assert_eq!(run("-m 2").memory_limit_bytes(), 2 * 1024 * 1024);
+        assert_eq!(run("-m 100").memory_limit_mb, 100);
+        assert_eq!(run("-m 100M").memory_limit_mb, 100);
+        assert_eq!(run("-m 2g").memory_limit_mb, 2048);
+        assert_eq!(fail("-m abc").exit_code(), EX_USAGE);
+        assert_eq!(fail("-m 1.5").exit_code(), EX_USAGE);
+    }
+
+    #[test]
+    fn listen_entries_accumulate_and_must_resolve() {
+        let s = run("-l 127.0.0.1,127.0.0.2:1300 -l [::1]:1301 -l localhost");
+        assert_eq!(s.listen, vec!["127.0.0.1", "127.0.0.2:1300", "[::1]:1301", "localhost"]);
+        let addrs = s.tcp_listen_addrs().unwrap();
+        assert!(addrs.contains(&"127.0.0.1:11211".parse().unwrap()));
+        assert!(addrs.contains(&"127.0.0.2:1300".parse().unwrap()));
+        assert!(addrs.contains(&"[::1]:1301".parse().unwrap()));
+        let e = fail("-l fooble.invalid");
+        assert_eq!(e.exit_code(), crate::settings::EX_OSERR);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("failed to listen on one of interface(s) fooble.invalid"),
+            "{text}"
+        );
+        assert!(fail("-l 127.0.0.1:99999").to_string().contains("invalid port"));
+        assert!(fail("-l [::1").to_string().contains("invalid IPv6"));
+    }
+
+    #[test]
+    fn listen_addresses_default_to_all_interfaces_and_follow_ports() {
+        let s = run("-p 1400 -U 1401");
+        assert_eq!(s.tcp_listen_addrs().unwrap(), vec!["0.0.0.0:1400".parse().unwrap()]);
+        assert_eq!(s.udp_listen_addrs().unwrap(), vec!["0.0.0.0:1401".parse().unwrap()]);
+        assert!(run("").udp_listen_addrs().unwrap().is_empty(), "UDP is off by default");
+        let s = run("-s /tmp/sock -p 1400");
+        assert!(s.uses_unix_socket());
+        assert!(s.tcp_listen_addrs().unwrap().is_empty(), "-s disables TCP");
+        let s = run("-l notls:127.0.0.1 -p 1402");
+        assert_eq!(s.tcp_listen_addrs().unwrap(), vec!["127.0.0.1:1402".parse().unwrap()]);
+    }
+
+    #[test]
+    fn later_flags_override_earlier_ones() {
+        let s = run("-p 1 -p 2 -m 10 -m 20 -o hash_algorithm=xxh3 -o hash_algorithm=jenkins");
+        assert_eq!((s.tcp_port, s.memory_limit_mb), (2, 20));
+        assert_eq!(s.hash_algorithm, HashAlgorithm::Jenkins);
+    }
+
+    #[test]
+    fn high_thread_counts_warn_like_memcached() {
+        let s = run("-t 65");
+        assert_eq!(s.threads, 65);
+        assert!(s.warnings.iter().any(|w| w.contains("high number of worker threads")));
+        assert!(run("-t 64").warnings.is_empty());
+    }
+
+    #[test]
+    fn relative_pidfile_is_made_absolute() {
+        let s = run("-P mc.pid");
+        let pidfile = s.pidfile.unwrap();
+        assert!(pidfile.is_absolute());
+        assert!(pidfile.ends_with("mc.pid"));
+    }
+}

@@ -245,3 +245,192 @@ fn apply_key(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{parse_args, BindingProtocol, Command, HashAlgorithm};
+    use std::path::PathBuf;
+
+    /// A TOML file in the temp dir, removed on drop.
+    struct TempConfig(PathBuf);
+
+    impl TempConfig {
+        fn new(name: &str, text: &str) -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("memcached-server-{}-{name}.toml", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+
+        fn arg(&self) -> String {
+            format!("--config-file={}", self.0.display())
+        }
+    }
+
+    impl Drop for TempConfig {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn run(args: &[String]) -> Settings {
+        match parse_args(args.iter().cloned()) {
+            Ok(Command::Run(s)) => *s,
+            other => panic!("{args:?}: expected Run, got {other:?}"),
+        }
+    }
+
+    fn apply(text: &str) -> Result<Settings, String> {
+        let mut s = Settings::default();
+        apply_str(&mut s, text)?;
+        Ok(s)
+    }
+
+    #[test]
+    fn an_empty_file_keeps_every_default() {
+        assert_eq!(apply("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let s = apply(
+            r##"
+            tcp_port = 1300
+            udp_port = 1301
+            unix_socket = "/tmp/mc.sock"
+            unix_mask = "755"
+            listen = ["127.0.0.1", "127.0.0.2:1400"]
+            backlog = 100
+            max_connections = 50
+            idle_timeout = 30
+            binding_protocol = "ascii"
+            threads = 2
+            reqs_per_event = 7
+            daemonize = true
+            user = "nobody"
+            pidfile = "/run/mc.pid"
+            lock_memory = true
+            enable_coredumps = true
+            verbosity = 2
+            memory_limit_mb = 128
+            evict = false
+            growth_factor = 1.5
+            chunk_size_min = 96
+            item_size_max = "2m"
+            cas_enabled = false
+            enable_shutdown = true
+            flush_enabled = false
+            dump_enabled = false
+            watch_enabled = false
+            prefix_delimiter = "#"
+            hash_algorithm = "jenkins"
+            maxconns_fast = false
+            lru_crawler = false
+            hashpower_init = 16
+            hash_expand = false
+            repl_peer = "10.0.0.2"
+            repl_port = 31212
+            "##,
+        )
+        .unwrap();
+        assert_eq!((s.tcp_port, s.udp_port), (1300, 1301));
+        assert_eq!(s.unix_socket, Some(PathBuf::from("/tmp/mc.sock")));
+        assert_eq!(s.unix_mask, 0o755);
+        assert_eq!(s.listen, vec!["127.0.0.1", "127.0.0.2:1400"]);
+        assert_eq!((s.backlog, s.max_connections, s.idle_timeout), (100, 50, 30));
+        assert_eq!(s.binding_protocol, BindingProtocol::Ascii);
+        assert_eq!((s.threads, s.reqs_per_event), (2, 7));
+        assert!(s.daemonize && s.lock_memory && s.enable_coredumps && s.enable_shutdown);
+        assert_eq!(s.user.as_deref(), Some("nobody"));
+        assert_eq!(s.pidfile, Some(PathBuf::from("/run/mc.pid")));
+        assert_eq!(s.verbosity, 2);
+        assert_eq!(s.memory_limit_mb, 128);
+        assert!(!s.evict && !s.cas_enabled && !s.flush_enabled && !s.dump_enabled);
+        assert!(!s.watch_enabled && !s.maxconns_fast && !s.lru_crawler && !s.hash_expand);
+        assert_eq!(s.growth_factor, 1.5);
+        assert_eq!(s.chunk_size_min, 96);
+        assert_eq!(s.item_size_max, 2 * 1024 * 1024);
+        assert_eq!(s.prefix_delimiter, '#');
+        assert_eq!(s.hash_algorithm, HashAlgorithm::Jenkins);
+        assert_eq!(s.hashpower_init, 16);
+        assert_eq!(s.repl_peer.as_deref(), Some("10.0.0.2"));
+        assert_eq!(s.repl_port, 31212);
+    }
+
+    #[test]
+    fn integers_work_for_sizes_and_masks() {
+        let s = apply("item_size_max = 524288\nunix_mask = 0o711\ngrowth_factor = 2").unwrap();
+        assert_eq!(s.item_size_max, 512 * 1024);
+        assert_eq!(s.unix_mask, 0o711);
+        assert_eq!(s.growth_factor, 2.0);
+    }
+
+    #[test]
+    fn extended_takes_memcached_syntax() {
+        let s = apply(r#"extended = "idle_timeout=5,track_sizes""#).unwrap();
+        assert_eq!(s.idle_timeout, 5);
+        assert!(s.track_sizes);
+        let s = apply(r#"extended = ["idle_timeout=6", "no_lru_maintainer"]"#).unwrap();
+        assert_eq!(s.idle_timeout, 6);
+        assert!(!s.lru_maintainer);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_line() {
+        let e = apply("tcp_port = 1\nfooble = 3\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("`fooble`") && e.contains("unknown key"), "{e}");
+        let e = apply("threads = 0").unwrap_err();
+        assert!(e.contains("Number of threads must be greater than 0"), "{e}");
+        let e = apply("daemonize = \"yes\"").unwrap_err();
+        assert!(e.contains("expected true or false"), "{e}");
+        let e = apply("tcp_port = [1]").unwrap_err();
+        assert!(e.contains("expected a string or a number"), "{e}");
+        let e = apply("listen = [1]").unwrap_err();
+        assert!(e.contains("expected strings"), "{e}");
+        let e = apply("verbosity = 9").unwrap_err();
+        assert!(e.contains("0 to 3"), "{e}");
+        assert!(apply("tcp_port = ").is_err());
+        assert!(apply("track_sizes = false").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_wherever_they_are() {
+        let file = TempConfig::new(
+            "flags-win",
+            "tcp_port = 1300\nmemory_limit_mb = 128\nlisten = [\"127.0.0.2\"]\nthreads = 8\n",
+        );
+        let s = run(&["-p".into(), "1500".into(), file.arg(), "-l".into(), "127.0.0.3".into()]);
+        assert_eq!(s.tcp_port, 1500, "flag before --config-file still wins");
+        assert_eq!(s.memory_limit_mb, 128, "file value where no flag is given");
+        assert_eq!(s.threads, 8);
+        assert_eq!(s.listen, vec!["127.0.0.3"], "-l replaces the file's list");
+        assert_eq!(s.config_file, Some(file.0.clone()));
+    }
+
+    #[test]
+    fn the_file_goes_through_the_final_checks() {
+        let file = TempConfig::new("final-checks", "item_size_max = \"64m\"\n");
+        let e = parse_args([file.arg()]).unwrap_err();
+        assert!(e.to_string().contains("1/2 of memory max"), "{e}");
+        // ...which a flag can fix.
+        let s = run(&[file.arg(), "-m".into(), "128".into()]);
+        assert_eq!(s.item_size_max, 64 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_missing_file_is_a_config_error() {
+        let e = parse_args(["--config-file".to_string(), "/nonexistent/mc.toml".to_string()])
+            .unwrap_err();
+        assert_eq!(e.exit_code(), crate::settings::EX_CONFIG);
+        assert!(e.to_string().contains("/nonexistent/mc.toml"), "{e}");
+    }
+
+    #[test]
+    fn the_example_file_in_the_repository_parses_to_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../memcached-server.example.toml");
+        let text = std::fs::read_to_string(path).expect("memcached-server.example.toml");
+        let s = apply(&text).unwrap();
+        assert_eq!(s, Settings::default(), "the example documents the defaults");
+    }
+}

@@ -360,3 +360,167 @@ pub(crate) fn apply_one(
 fn warn_unsupported(s: &mut Settings, name: &str, feature: &str) {
     s.warnings.push(format!("-o {name}: {feature} is not supported by this server; ignored"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{parse_args, Command};
+
+    fn run(line: &str) -> Settings {
+        match parse_args(line.split_whitespace().map(str::to_string)) {
+            Ok(Command::Run(s)) => *s,
+            other => panic!("{line:?}: expected Run, got {other:?}"),
+        }
+    }
+
+    fn fail(line: &str) -> String {
+        match parse_args(line.split_whitespace().map(str::to_string)) {
+            Err(e) => {
+                assert_ne!(e.exit_code(), 0);
+                e.to_string()
+            }
+            Ok(other) => panic!("{line:?}: expected an error, got {other:?}"),
+        }
+    }
+
+    /// A value each name accepts (memcached 1.6.18 accepted every one of these).
+    fn sample_value(name: &str) -> Option<&'static str> {
+        match name {
+            "hashpower" => Some("16"),
+            "slab_automove_ratio" | "hot_max_factor" => Some("0.5"),
+            "warm_max_factor" | "ext_max_frag" | "slab_automove_freeratio" => Some("0.5"),
+            "slab_automove_window" | "tail_repair_time" => Some("30"),
+            "hash_algorithm" => Some("xxh3"),
+            "hot_lru_pct" | "warm_lru_pct" => Some("10"),
+            "slab_sizes" => Some("96-192-384"),
+            "slab_chunk_max" => Some("16384"),
+            "ext_path" => Some("/tmp/ext:64m"),
+            "lru_crawler_sleep" | "lru_crawler_tocrawl" | "temporary_ttl" | "idle_timeout" => {
+                Some("5")
+            }
+            "watcher_logbuf_size" | "worker_logbuf_size" | "read_buf_mem_limit" => Some("5"),
+            "sock_cookie_id" => Some("5"),
+            "slab_automove" => Some("2"),
+            n if n.starts_with("ext_") && n != "ext_drop_unread" => Some("5"),
+            n if n.starts_with("ssl_") && n != "ssl_session_cache" && n != "ssl_kernel_tls" => {
+                Some("x")
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_name_memcached_knows_is_accepted() {
+        for name in CORE_NAMES.iter().chain(EXTSTORE_NAMES).chain(TLS_NAMES) {
+            let item = match sample_value(name) {
+                Some(v) => format!("{name}={v}"),
+                None => name.to_string(),
+            };
+            let s = run(&format!("-o {item}"));
+            if EXTSTORE_NAMES.contains(name) && *name != "slab_automove_freeratio"
+                || TLS_NAMES.contains(name)
+            {
+                assert!(
+                    s.warnings.iter().any(|w| w.contains(name) && w.contains("not supported")),
+                    "{name}: {:?}",
+                    s.warnings
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_refused_like_memcached() {
+        assert_eq!(fail("-o fooble"), "Illegal suboption \"fooble\"");
+        assert_eq!(fail("-o idle_timeout=5,fooble"), "Illegal suboption \"fooble\"");
+        // Names that only a proxy- or debug-enabled memcached build knows.
+        assert_eq!(fail("-o proxy_config=x"), "Illegal suboption \"proxy_config\"");
+        assert_eq!(fail("-o temp_lru"), "Illegal suboption \"temp_lru\"");
+    }
+
+    #[test]
+    fn values_are_stored() {
+        let s = run("-o maxconns_fast,hashpower=20,no_hashexpand,slab_reassign,slab_automove=2 \
+                     -o slab_automove_ratio=0.5,slab_automove_window=10,tail_repair_time=60 \
+                     -o hash_algorithm=xxh3,lru_crawler_sleep=200,lru_crawler_tocrawl=7 \
+                     -o hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3 \
+                     -o temporary_ttl=30,idle_timeout=600,watcher_logbuf_size=128 \
+                     -o worker_logbuf_size=32,slab_sizes=100-200,track_sizes \
+                     -o read_buf_mem_limit=16,sock_cookie_id=3,slab_automove_freeratio=0.02");
+        assert!(s.maxconns_fast && !s.hash_expand && s.slab_reassign && s.track_sizes);
+        assert_eq!(s.hashpower_init, 20);
+        assert_eq!(s.slab_automove, 2);
+        assert_eq!(s.slab_automove_ratio, 0.5);
+        assert_eq!(s.slab_automove_window, 10);
+        assert_eq!(s.tail_repair_time, 60);
+        assert_eq!(s.hash_algorithm, HashAlgorithm::Xxh3);
+        assert_eq!((s.lru_crawler_sleep, s.lru_crawler_tocrawl), (200, 7));
+        assert_eq!((s.hot_lru_pct, s.warm_lru_pct), (30, 30));
+        assert_eq!((s.hot_max_factor, s.warm_max_factor), (0.5, 3.0));
+        assert!(s.temp_lru);
+        assert_eq!(s.temporary_ttl, 30);
+        assert_eq!(s.idle_timeout, 600);
+        assert_eq!(s.watcher_logbuf_size, 128 * 1024);
+        assert_eq!(s.worker_logbuf_size, 32 * 1024);
+        assert_eq!(s.slab_sizes.as_deref(), Some("100-200"));
+        assert_eq!(s.read_buf_mem_limit, 16);
+        assert_eq!(s.sock_cookie_id, Some(3));
+        assert_eq!(s.slab_automove_freeratio, 0.02);
+    }
+
+    #[test]
+    fn no_prefixed_names_turn_things_off() {
+        let s = run("-o no_maxconns_fast,no_slab_reassign,no_slab_automove,no_lru_crawler \
+                     -o no_lru_maintainer,no_drop_privileges");
+        assert!(!s.maxconns_fast && !s.slab_reassign && !s.lru_crawler && !s.lru_maintainer);
+        assert!(!s.drop_privileges);
+        assert_eq!(s.slab_automove, 0);
+        let s = run("-o no_modern");
+        assert!(!s.slab_reassign && !s.maxconns_fast && !s.lru_segmented);
+        assert_eq!(s.hash_algorithm, HashAlgorithm::Jenkins);
+        assert_eq!(s.slab_chunk_max, SLAB_PAGE_SIZE);
+        assert_eq!(run("-o no_chunked_items").slab_chunk_max, SLAB_PAGE_SIZE);
+        assert_eq!(run("-o slab_automove").slab_automove, 1);
+    }
+
+    #[test]
+    fn value_checks_mirror_memcached() {
+        let cases = [
+            ("-o hashpower", "Missing numeric argument for hashpower"),
+            ("-o hashpower=5", "Initial hashtable multiplier of 5 is too low"),
+            ("-o hashpower=33", "Initial hashtable multiplier of 33 is too high"),
+            ("-o hash_algorithm=foo", "Unknown hash_algorithm option (jenkins, murmur3, xxh3)"),
+            ("-o hot_lru_pct=90", "hot_lru_pct must be > 1 and < 80"),
+            ("-o warm_lru_pct=80", "warm_lru_pct must be > 1 and < 80"),
+            ("-o warm_lru_pct=50,hot_lru_pct=40", "cannot be more than 80% combined"),
+            ("-o hot_max_factor=0", "hot_max_factor must be > 0"),
+            ("-o lru_crawler_sleep=2000000", "LRU crawler sleep must be between 0 and 1 second"),
+            ("-o lru_crawler_tocrawl=abc", "lru_crawler_tocrawl takes a numeric 32bit value"),
+            ("-o tail_repair_time=5", "Cannot set tail_repair_time to less than 10 seconds"),
+            ("-o slab_automove=3", "slab_automove must be between 0 and 2"),
+            ("-o slab_automove_ratio=abc", "slab_automove_ratio must be > 0 and < 1"),
+            ("-o slab_automove_window=0", "slab_automove_window must be > 2"),
+            ("-o idle_timeout", "Missing numeric argument for idle_timeout"),
+            ("-o idle_timeout=abc", "Invalid idle_timeout"),
+            ("-o worker_logbuf_size=abc", "could not parse argument to worker_logbuf_size"),
+            ("-o slab_sizes=abc", "slab size 0 is out of valid range"),
+            ("-o ext_path", "missing argument to ext_path"),
+            ("-o ssl_key", "Missing ssl_key argument"),
+            (
+                "-o slab_chunk_max=2000",
+                "-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max \
+                 (bytes: 2000)",
+            ),
+        ];
+        for (line, message) in cases {
+            let text = fail(line);
+            assert!(text.contains(message), "{line}: {text}");
+        }
+    }
+
+    #[test]
+    fn deprecated_resp_obj_mem_limit_only_warns() {
+        let s = run("-o resp_obj_mem_limit=5");
+        assert!(s.warnings.iter().any(|w| w.starts_with("DEPRECATED: resp_obj_mem_limit")));
+    }
+}

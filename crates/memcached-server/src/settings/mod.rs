@@ -552,3 +552,98 @@ pub(crate) fn resolve_listen_entry(
     }
     Ok(addrs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stats settings` of `memcached -u nobody` (1.6.18, Debian), with the port and `-l` that
+    /// run used replaced by the defaults.
+    const MEMCACHED_DEFAULT_STATS_SETTINGS: &str = "\
+maxbytes 67108864|maxconns 1024|tcpport 11211|udpport 0|inter NULL|verbosity 0|oldest 0|\
+evictions on|domain_socket NULL|umask 700|shutdown_command no|growth_factor 1.25|\
+chunk_size 48|num_threads 4|num_threads_per_udp 4|stat_key_prefix :|detail_enabled no|\
+reqs_per_event 20|cas_enabled yes|tcp_backlog 1024|binding_protocol auto-negotiate|\
+auth_enabled_sasl no|auth_enabled_ascii no|item_size_max 1048576|maxconns_fast yes|\
+hashpower_init 0|slab_reassign yes|slab_automove 1|slab_automove_ratio 0.80|\
+slab_automove_window 30|slab_chunk_max 524288|lru_crawler yes|lru_crawler_sleep 100|\
+lru_crawler_tocrawl 0|tail_repair_time 0|flush_enabled yes|dump_enabled yes|\
+hash_algorithm murmur3|lru_maintainer_thread yes|lru_segmented yes|hot_lru_pct 20|\
+warm_lru_pct 40|hot_max_factor 0.20|warm_max_factor 2.00|temp_lru no|temporary_ttl 61|\
+idle_timeout 0|watcher_logbuf_size 262144|worker_logbuf_size 65536|read_buf_mem_limit 0|\
+track_sizes no|inline_ascii_response no|ext_item_size 512|ext_item_age 4294967295|\
+ext_low_ttl 0|ext_recache_rate 2000|ext_wbuf_size 4194304|ext_compact_under 0|\
+ext_drop_under 0|ext_max_sleep 1000000|ext_max_frag 0.80|slab_automove_freeratio 0.010|\
+ext_drop_unread no|ssl_enabled no|ssl_chain_cert (null)|ssl_key (null)|ssl_verify_mode 0|\
+ssl_keyformat 1|ssl_ciphers NULL|ssl_ca_cert NULL|ssl_wbuf_size 16384|ssl_session_cache no|\
+ssl_kernel_tls no|ssl_min_version tlsv1.2|num_napi_ids (null)|memory_file (null)";
+
+    fn joined(pairs: &[(&str, String)]) -> String {
+        pairs.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join("|")
+    }
+
+    #[test]
+    fn default_stats_settings_match_memcached_line_for_line() {
+        assert_eq!(joined(&Settings::default().stats_settings()), MEMCACHED_DEFAULT_STATS_SETTINGS);
+    }
+
+    #[test]
+    fn stats_settings_follow_the_flags() {
+        // Compared with memcached 1.6.18 run with the same flags.
+        let Ok(Command::Run(s)) = parse_args(
+            "-p 24003 -l 127.0.0.1 -m 100 -I 2m -o slab_chunk_max=16384,idle_timeout=5 -a 755 \
+             -s /tmp/mcx.sock -D x -A -F --disable-dumping -C -B ascii -vv"
+                .split_whitespace()
+                .map(str::to_string),
+        ) else {
+            panic!("flags refused")
+        };
+        let stats = s.stats_settings();
+        let get = |name: &str| stats.iter().find(|(k, _)| *k == name).unwrap().1.clone();
+        let expected = [
+            ("maxbytes", "104857600"),
+            ("tcpport", "24003"),
+            ("inter", "127.0.0.1"),
+            ("verbosity", "2"),
+            ("domain_socket", "/tmp/mcx.sock"),
+            ("umask", "755"),
+            ("shutdown_command", "yes"),
+            ("stat_key_prefix", "x"),
+            ("detail_enabled", "yes"),
+            ("cas_enabled", "no"),
+            ("binding_protocol", "ascii"),
+            ("item_size_max", "2097152"),
+            ("slab_chunk_max", "16384"),
+            ("flush_enabled", "no"),
+            ("dump_enabled", "no"),
+            ("idle_timeout", "5"),
+        ];
+        for (name, value) in expected {
+            assert_eq!(get(name), value, "{name}");
+        }
+        assert_eq!(get("evictions"), "on");
+        let Ok(Command::Run(s)) = parse_args(["-M".to_string(), "-Y/tmp/auth".to_string()]) else {
+            panic!("flags refused")
+        };
+        let stats = s.stats_settings();
+        let get = |name: &str| stats.iter().find(|(k, _)| *k == name).unwrap().1.clone();
+        assert_eq!(get("evictions"), "off");
+        assert_eq!(get("auth_enabled_ascii"), "yes");
+    }
+
+    #[test]
+    fn listen_entries_split_like_memcached() {
+        fn split(entry: &str) -> (&str, Option<u16>) {
+            split_listen_entry(entry).unwrap()
+        }
+        assert_eq!(split("127.0.0.1"), ("127.0.0.1", None));
+        assert_eq!(split("127.0.0.1:11300"), ("127.0.0.1", Some(11300)));
+        assert_eq!(split("[::1]:11300"), ("::1", Some(11300)));
+        assert_eq!(split("[::1]"), ("::1", None));
+        assert_eq!(split("::1"), ("::1", None));
+        assert_eq!(split("notls:host:1"), ("host", Some(1)));
+        assert!(split_listen_entry("[::1]x").is_err());
+        assert!(split_listen_entry("host:port").is_err());
+        assert!(resolve_listen_entry("", 1).is_err());
+    }
+}

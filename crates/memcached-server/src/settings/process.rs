@@ -192,3 +192,66 @@ pub fn raise_open_files_limit(max_connections: u32, reserve: u32) -> Result<(), 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pidfile_is_written_whole_and_removed() {
+        let path = std::env::temp_dir().join(format!("mc-settings-{}.pid", std::process::id()));
+        write_pidfile(&path, 4242).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        assert!(!Path::new(&tmp).exists(), "the temporary file is renamed away");
+        remove_pidfile(&path).unwrap();
+        assert!(!path.exists());
+        remove_pidfile(&path).expect("a missing pidfile is fine");
+    }
+
+    #[test]
+    fn pidfile_in_a_missing_directory_fails_clearly() {
+        let e = write_pidfile(Path::new("/nonexistent-dir/mc.pid"), 1).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent-dir/mc.pid"), "{e}");
+        assert_eq!(e.exit_code(), EX_OSERR);
+    }
+
+    #[test]
+    fn root_needs_dash_u_and_others_are_left_alone() {
+        // SAFETY: getuid/geteuid cannot fail.
+        let is_root = unsafe { libc::getuid() == 0 || libc::geteuid() == 0 };
+        let result = drop_privileges(None);
+        if is_root {
+            let e = result.unwrap_err();
+            assert_eq!(e.to_string(), "can't run as root without the -u switch");
+            assert_eq!(e.exit_code(), EX_USAGE);
+            let e = drop_privileges(Some("no-such-user-xyz")).unwrap_err();
+            assert_eq!(e.to_string(), "can't find the user no-such-user-xyz to switch to");
+        } else {
+            result.expect("not root: nothing to drop");
+        }
+    }
+
+    #[test]
+    fn known_users_are_found() {
+        let (uid, gid) = lookup_user(&CString::new("root").unwrap()).expect("root exists");
+        assert_eq!((uid, gid), (0, 0));
+        assert!(lookup_user(&CString::new("no-such-user-xyz").unwrap()).is_none());
+    }
+
+    #[test]
+    fn open_files_limit_is_raised_when_allowed() {
+        let mut before = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `before` is a valid, writable rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) }, 0);
+        // Asking for no more than the current soft limit never fails.
+        raise_open_files_limit(0, 0).unwrap();
+        let target = u32::try_from(before.rlim_max.min(1 << 20)).unwrap_or(1024);
+        raise_open_files_limit(target, 0).expect("up to the hard limit is allowed");
+        let mut after = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `after` is a valid, writable rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut after) }, 0);
+        assert!(after.rlim_cur >= libc::rlim_t::from(target));
+    }
+}
