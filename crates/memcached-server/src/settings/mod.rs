@@ -113,7 +113,7 @@ pub const SLAB_PAGE_SIZE: u32 = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     // ---- network -------------------------------------------------------------------------
-    /// `-p`, `--port`: TCP port (default 11211; 0 lets the kernel pick one).
+    /// `-p`, `--port`: TCP port (default 11211; 0 turns TCP off, as in memcached).
     pub tcp_port: u16,
     /// `-U`, `--udp-port`: UDP port (default 0 = UDP off, as in memcached 1.6).
     pub udp_port: u16,
@@ -369,10 +369,14 @@ impl Settings {
     }
 
     /// The TCP addresses to bind, resolved: each `-l` entry with its own port or `tcp_port`, or
-    /// `0.0.0.0:tcp_port` when no `-l` was given. Empty when a UNIX socket is used.
+    /// `0.0.0.0:tcp_port` when no `-l` was given. Empty when TCP is off (`-p 0`) or a UNIX
+    /// socket is used, as in memcached.
     ///
     /// A name may resolve to several addresses; all are returned (duplicates removed).
     pub fn tcp_listen_addrs(&self) -> Result<Vec<SocketAddr>, SettingsError> {
+        if self.tcp_port == 0 {
+            return Ok(Vec::new());
+        }
         self.resolve_listen(self.tcp_port)
     }
 
@@ -645,5 +649,11 @@ ssl_kernel_tls no|ssl_min_version tlsv1.2|num_napi_ids (null)|memory_file (null)
         assert!(split_listen_entry("[::1]x").is_err());
         assert!(split_listen_entry("host:port").is_err());
         assert!(resolve_listen_entry("", 1).is_err());
+    }
+
+    #[test]
+    fn port_zero_turns_tcp_off() {
+        let s = Settings { tcp_port: 0, ..Settings::default() };
+        assert!(s.tcp_listen_addrs().unwrap().is_empty());
     }
 }
