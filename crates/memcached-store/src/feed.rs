@@ -1,0 +1,166 @@
+//! The change feed: every successful mutation as a [`ChangeRecord`], for the replication link.
+//!
+//! ```text
+//!   writer (under its shard lock)                      subscriber (replication link)
+//!   if active.load(Relaxed) ──no──> nothing else to do
+//!         │ yes
+//!         v
+//!   try_send(record) ──full──> lost += 1, overflowed = true      FeedReceiver::take_lost()
+//!         │ ok                                                      -> resync when > 0
+//!         v
+//!   bounded crossbeam channel ─────────────────────────────────> recv / try_recv / select
+//! ```
+//!
+//! With no subscriber a write pays one relaxed atomic load. A slow subscriber never blocks a
+//! writer: when its queue is full the record is dropped and counted, and the subscriber learns
+//! from [`FeedReceiver::take_lost`] that it must resynchronise. Records of one key are sent in
+//! the order the writes happened (they are sent under the key's shard lock).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+/// What kind of change a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// set / ms in set mode (also the replicated form of every value change).
+    Set,
+    /// add that stored.
+    Add,
+    /// replace that stored.
+    Replace,
+    /// append that stored (the record carries the whole resulting value).
+    Append,
+    /// prepend that stored (the record carries the whole resulting value).
+    Prepend,
+    /// cas that stored.
+    Cas,
+    /// incr (the record carries the resulting value).
+    Incr,
+    /// decr (the record carries the resulting value).
+    Decr,
+    /// touch / gat / meta `T`: only `exptime` changed; `value` is empty.
+    Touch,
+    /// delete / md.
+    Delete,
+    /// md with `I` or ms with `I`: the item was marked stale (the record carries the item).
+    Invalidate,
+    /// flush_all: `exptime` holds the absolute time the flush takes effect (0 = now).
+    FlushAll,
+}
+
+/// One observed mutation. `value` is always the item's value *after* the change, so applying a
+/// record is idempotent (a `set` with the given flags and exptime).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// The operation that caused the change.
+    pub op: ChangeOp,
+    /// The key (empty for FlushAll).
+    pub key: Vec<u8>,
+    /// Client flags of the resulting item.
+    pub flags: u32,
+    /// Absolute expiry in Unix seconds (0 = never).
+    pub exptime: u32,
+    /// The resulting value (empty for Touch, Delete, FlushAll).
+    pub value: Vec<u8>,
+    /// The item's CAS after the change (0 for Delete/FlushAll or with CAS disabled).
+    pub cas: u64,
+    /// The item's version: a store-wide sequence number, increasing with every published
+    /// record; a gap means records were lost.
+    pub version: u64,
+    /// Unix time of the change.
+    pub time: u32,
+}
+
+#[derive(Debug)]
+struct FeedShared {
+    lost: AtomicU64,
+    overflowed: AtomicBool,
+}
+
+/// The store side of the feed.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    active: AtomicBool,
+    seq: AtomicU64,
+    tx: Mutex<Option<(Sender<ChangeRecord>, Arc<FeedShared>)>>,
+}
+
+impl Feed {
+    pub fn new() -> Self {
+        Feed { active: AtomicBool::new(false), seq: AtomicU64::new(0), tx: Mutex::new(None) }
+    }
+
+    /// The one check a writer pays when nobody listens.
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn subscribe(&self, capacity: usize) -> FeedReceiver {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        let shared =
+            Arc::new(FeedShared { lost: AtomicU64::new(0), overflowed: AtomicBool::new(false) });
+        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, Arc::clone(&shared)));
+        self.active.store(true, Ordering::Release);
+        FeedReceiver { rx, shared }
+    }
+
+    /// Sends a record built by `make` (only called when active); never blocks.
+    #[cold]
+    pub fn publish(&self, make: impl FnOnce(u64) -> ChangeRecord) {
+        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((tx, shared)) = guard.as_ref() else { return };
+        let version = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        match tx.try_send(make(version)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                shared.lost.fetch_add(1, Ordering::Relaxed);
+                shared.overflowed.store(true, Ordering::Release);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                drop(guard);
+                self.active.store(false, Ordering::Relaxed);
+                *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+        }
+    }
+}
+
+/// The subscriber side of the change feed (see [`Store::subscribe`](crate::Store::subscribe)).
+/// Dropping it turns the feed off again.
+#[derive(Debug)]
+pub struct FeedReceiver {
+    rx: Receiver<ChangeRecord>,
+    shared: Arc<FeedShared>,
+}
+
+impl FeedReceiver {
+    /// The next record if one is queued.
+    pub fn try_recv(&self) -> Option<ChangeRecord> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next record.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<ChangeRecord> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// The channel itself, to `select!` on it together with other events.
+    pub fn receiver(&self) -> &Receiver<ChangeRecord> {
+        &self.rx
+    }
+
+    /// Whether records were dropped since the last [`take_lost`](Self::take_lost).
+    pub fn overflowed(&self) -> bool {
+        self.shared.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Records dropped because the queue was full since the last call; the link should
+    /// resynchronise when this is non-zero.
+    pub fn take_lost(&self) -> u64 {
+        self.shared.overflowed.store(false, Ordering::Release);
+        self.shared.lost.swap(0, Ordering::AcqRel)
+    }
+}

@@ -1,0 +1,772 @@
+//! [`Store`]: the public face. Picks the shard by key hash, converts protocol exptimes, keeps
+//! the flush horizon, and runs the maintenance work (reclaimer, automove, reassign).
+//!
+//! ```text
+//!   Arc<Store> shared by worker threads
+//!     ├─ shards[hash >> (64 - shard_bits)] : Mutex<Shard>   (index + classes + counters)
+//!     ├─ pool: PagePool                    : Mutex, only for whole-page grabs/returns
+//!     ├─ oldest_live: AtomicU32            : flush_all horizon (read on every access)
+//!     └─ feed: Feed                        : change records for replication
+//! ```
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::config::{ConfigError, Geometry, StoreConfig};
+use crate::feed::{ChangeOp, ChangeRecord, Feed, FeedReceiver};
+use crate::index::KeyHasher;
+use crate::item::{ItemRef, KEY_MAX_LEN};
+use crate::ops::*;
+use crate::shard::{ArithArgs, Counters, Ctx, Mode, ReadOpts, Shard, StoreArgs};
+use crate::slab::PagePool;
+use crate::stats::*;
+
+/// A cache line of padding around each shard lock so two shards never share a line.
+#[repr(align(128))]
+#[derive(Debug)]
+struct Padded<T>(T);
+
+/// The item store: slab memory under one `-m` bound, sharded index, CLOCK eviction, lazy expiry.
+#[derive(Debug)]
+pub struct Store {
+    config: StoreConfig,
+    geo: Geometry,
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    shard_shift: u32,
+    pool: PagePool,
+    hasher: KeyHasher,
+    oldest_live: AtomicU32,
+    cmd_flush: AtomicU64,
+    feed: Feed,
+    crawl_next: AtomicUsize,
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6d65_6d63_6163_6865);
+    h.finish()
+}
+
+impl Store {
+    /// Builds a store; memory pages are allocated lazily, up to the limit.
+    pub fn new(config: StoreConfig) -> Result<Store, ConfigError> {
+        Self::with_seed(config, random_seed())
+    }
+
+    /// Like [`Store::new`] with a fixed hash seed (reproducible tests).
+    pub fn with_seed(config: StoreConfig, seed: u64) -> Result<Store, ConfigError> {
+        let geo = Geometry::new(&config)?;
+        let hasher = KeyHasher::new(seed);
+        let shards =
+            (0..geo.shards).map(|i| Padded(Mutex::new(Shard::new(&geo, i, hasher)))).collect();
+        let shard_shift = 64 - geo.shards.trailing_zeros();
+        Ok(Store {
+            pool: PagePool::new(geo.page_size, geo.total_pages),
+            config,
+            geo,
+            shards,
+            shard_shift,
+            hasher,
+            oldest_live: AtomicU32::new(0),
+            cmd_flush: AtomicU64::new(0),
+            feed: Feed::new(),
+            crawl_next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The configuration the store was built with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Chunk size and chunks per page of every slab class (index 0 = class id 1).
+    pub fn classes(&self) -> Vec<crate::config::ClassGeometry> {
+        self.geo.classes.clone()
+    }
+
+    /// The slab page size actually used.
+    pub fn page_size(&self) -> usize {
+        self.geo.page_size
+    }
+
+    /// Number of shards (independent locks).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+        let i = if self.shards.len() == 1 { 0 } else { (hash >> self.shard_shift) as usize };
+        self.shards[i].0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.shards[i].0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[inline]
+    fn ctx(&self, now: u32) -> Ctx<'_> {
+        Ctx {
+            now,
+            oldest_live: self.oldest_live.load(Ordering::Relaxed),
+            pool: &self.pool,
+            feed: &self.feed,
+            geo: &self.geo,
+        }
+    }
+
+    #[inline]
+    fn key_ok(key: &[u8]) -> bool {
+        !key.is_empty() && key.len() <= KEY_MAX_LEN
+    }
+
+    fn read<R>(
+        &self,
+        key: &[u8],
+        now: u32,
+        o: ReadOpts,
+        f: impl FnOnce(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
+        if !Self::key_ok(key) {
+            return None;
+        }
+        let hash = self.hasher.hash(key);
+        let ctx = self.ctx(now);
+        self.shard(hash).read(&ctx, key, hash, o, f)
+    }
+
+    /// `get`/`gets`: calls `f` with the live item (inside the shard lock: copy what you need,
+    /// don't block) and returns its result; `None` on a miss. Bumps the item (access time,
+    /// fetched flag, CLOCK reference bit).
+    pub fn get<R>(&self, key: &[u8], now: u32, f: impl FnOnce(&ItemRef<'_>) -> R) -> Option<R> {
+        self.read(key, now, ReadOpts { bump: true, ..Default::default() }, f)
+    }
+
+    /// Reads an item without any side effect on it (no bump, no fetched flag); still counts as
+    /// a get in the stats.
+    pub fn peek<R>(&self, key: &[u8], now: u32, f: impl FnOnce(&ItemRef<'_>) -> R) -> Option<R> {
+        self.read(key, now, ReadOpts::default(), f)
+    }
+
+    /// `gat`/`gats`: get and set a new exptime (protocol value).
+    pub fn gat<R>(
+        &self,
+        key: &[u8],
+        exptime: i64,
+        now: u32,
+        f: impl FnOnce(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
+        let touch = Some(absolute_exptime(exptime, now));
+        self.read(key, now, ReadOpts { bump: true, touch, gat: true, ..Default::default() }, f)
+    }
+
+    /// `mg`: get with meta options (`T`, `u`, `N`, `R`); the [`ItemRef`] carries the win/stale
+    /// flags (`W`, `X`, `Z`) and whether `N` created the item.
+    pub fn meta_get<R>(
+        &self,
+        key: &[u8],
+        opts: &MetaGet,
+        now: u32,
+        f: impl FnOnce(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
+        let o = ReadOpts {
+            touch: opts.touch.map(|e| absolute_exptime(e, now)),
+            bump: !opts.no_bump,
+            meta: true,
+            vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
+            recache_below: opts.recache_below,
+            gat: false,
+        };
+        self.read(key, now, o, f)
+    }
+
+    /// The classic storage commands. `exptime` is the protocol value (see [`absolute_exptime`]).
+    pub fn set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+        now: u32,
+        mode: SetMode,
+    ) -> Result<SetResult, StoreError> {
+        let (m, compare_cas, op) = match mode {
+            SetMode::Set => (Mode::Set, None, ChangeOp::Set),
+            SetMode::Add => (Mode::Add, None, ChangeOp::Add),
+            SetMode::Replace => (Mode::Replace, None, ChangeOp::Replace),
+            SetMode::Append => (Mode::Append, None, ChangeOp::Append),
+            SetMode::Prepend => (Mode::Prepend, None, ChangeOp::Prepend),
+            SetMode::Cas(c) => (Mode::Set, Some(c), ChangeOp::Cas),
+        };
+        let a = StoreArgs {
+            key,
+            value,
+            flags,
+            exptime: absolute_exptime(exptime, now),
+            mode: m,
+            compare_cas,
+            invalidate: false,
+            explicit_cas: None,
+            vivify_on_miss: None,
+            op,
+        };
+        self.store(&a, now)
+    }
+
+    fn store(&self, a: &StoreArgs<'_>, now: u32) -> Result<SetResult, StoreError> {
+        if !Self::key_ok(a.key) {
+            return Err(StoreError::BadKey);
+        }
+        let hash = self.hasher.hash(a.key);
+        let ctx = self.ctx(now);
+        self.shard(hash).store(&ctx, hash, a)
+    }
+
+    /// `ms`: meta set with mode, CAS compare, invalidate and explicit CAS.
+    pub fn meta_set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+        now: u32,
+        opts: &MetaSet,
+    ) -> Result<SetResult, StoreError> {
+        let (mode, op) = match opts.mode {
+            MetaSetMode::Set => {
+                (Mode::Set, if opts.compare_cas.is_some() { ChangeOp::Cas } else { ChangeOp::Set })
+            }
+            MetaSetMode::Add => (Mode::Add, ChangeOp::Add),
+            MetaSetMode::Replace => (Mode::Replace, ChangeOp::Replace),
+            MetaSetMode::Append => (Mode::Append, ChangeOp::Append),
+            MetaSetMode::Prepend => (Mode::Prepend, ChangeOp::Prepend),
+        };
+        let a = StoreArgs {
+            key,
+            value,
+            flags,
+            exptime: absolute_exptime(exptime, now),
+            mode,
+            compare_cas: opts.compare_cas,
+            invalidate: opts.invalidate,
+            explicit_cas: opts.explicit_cas,
+            vivify_on_miss: opts.vivify_on_miss.map(|e| absolute_exptime(e, now)),
+            op,
+        };
+        self.store(&a, now)
+    }
+
+    /// `delete`.
+    pub fn delete(&self, key: &[u8], now: u32) -> DeleteOutcome {
+        self.meta_delete(key, now, &MetaDelete::default())
+    }
+
+    /// `md`: delete with CAS compare, or invalidate (mark stale, new CAS, optional TTL).
+    pub fn meta_delete(&self, key: &[u8], now: u32, opts: &MetaDelete) -> DeleteOutcome {
+        if !Self::key_ok(key) {
+            return DeleteOutcome::NotFound;
+        }
+        let hash = self.hasher.hash(key);
+        let ctx = self.ctx(now);
+        let inval = opts
+            .invalidate
+            .then(|| (opts.new_ttl.map(|e| absolute_exptime(e, now)), opts.explicit_cas));
+        self.shard(hash).delete(&ctx, key, hash, opts.compare_cas, inval)
+    }
+
+    /// `touch`: set a new exptime (protocol value).
+    pub fn touch(&self, key: &[u8], exptime: i64, now: u32) -> TouchOutcome {
+        if !Self::key_ok(key) {
+            return TouchOutcome::NotFound;
+        }
+        let hash = self.hasher.hash(key);
+        let ctx = self.ctx(now);
+        self.shard(hash).touch(&ctx, key, hash, absolute_exptime(exptime, now))
+    }
+
+    /// `incr`/`decr`: 64-bit unsigned; incr wraps, decr stops at 0. A shorter result is
+    /// written in place padded with spaces (as memcached does); a longer one makes a new item.
+    pub fn incr_decr(
+        &self,
+        key: &[u8],
+        delta: u64,
+        op: ArithOp,
+        now: u32,
+    ) -> Result<ArithOutcome, StoreError> {
+        let a = MetaArith { op, delta, ..Default::default() };
+        self.meta_arith(key, &a, now)
+    }
+
+    /// `ma`: arithmetic with CAS compare, autovivify (`N`, `J`) and TTL update (`T`).
+    pub fn meta_arith(
+        &self,
+        key: &[u8],
+        opts: &MetaArith,
+        now: u32,
+    ) -> Result<ArithOutcome, StoreError> {
+        if !Self::key_ok(key) {
+            return Err(StoreError::BadKey);
+        }
+        let hash = self.hasher.hash(key);
+        let ctx = self.ctx(now);
+        let a = ArithArgs {
+            op: opts.op,
+            delta: opts.delta,
+            compare_cas: opts.compare_cas,
+            vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
+            initial: opts.initial,
+            new_ttl: opts.new_ttl.map(|e| absolute_exptime(e, now)),
+        };
+        self.shard(hash).arith(&ctx, key, hash, &a)
+    }
+
+    /// `flush_all [delay]`: every item stored before the flush moment (now + delay, same exptime
+    /// rules) becomes invisible; memory is reclaimed lazily.
+    pub fn flush_all(&self, delay: i64, now: u32) {
+        self.cmd_flush.fetch_add(1, Ordering::Relaxed);
+        let at = if delay > 0 { absolute_exptime(delay, now) } else { now };
+        let horizon = if self.geo.cas_enabled { at.saturating_sub(1) } else { at };
+        self.oldest_live.store(horizon.max(1), Ordering::Relaxed);
+        if at <= now {
+            for i in 0..self.shards.len() {
+                self.lock(i).flush_now();
+            }
+        }
+        if self.feed.active() {
+            self.feed.publish(|version| ChangeRecord {
+                op: ChangeOp::FlushAll,
+                key: Vec::new(),
+                flags: 0,
+                exptime: if at <= now { 0 } else { at },
+                value: Vec::new(),
+                cas: 0,
+                version,
+                time: now,
+            });
+        }
+    }
+
+    /// Subscribes to the change feed (replacing an earlier subscriber). `capacity` bounds the
+    /// queue; overflow is counted in [`FeedReceiver::take_lost`], writers never wait.
+    pub fn subscribe(&self, capacity: usize) -> FeedReceiver {
+        self.feed.subscribe(capacity)
+    }
+
+    /// Applies a record received from a replication peer, without publishing it again.
+    /// Returns whether the local store changed.
+    pub fn apply_change(&self, rec: &ChangeRecord, now: u32) -> Result<bool, StoreError> {
+        let hash = self.hasher.hash(&rec.key);
+        let ctx = Ctx { feed: &Feed::new(), ..self.ctx(now) };
+        let exptime = rec.exptime;
+        match rec.op {
+            ChangeOp::FlushAll => {
+                let delay = if rec.exptime == 0 { 0 } else { i64::from(rec.exptime) };
+                let at = if delay > 0 { rec.exptime } else { now };
+                let horizon = if self.geo.cas_enabled { at.saturating_sub(1) } else { at };
+                self.oldest_live.store(horizon.max(1), Ordering::Relaxed);
+                if at <= now {
+                    for i in 0..self.shards.len() {
+                        self.lock(i).flush_now();
+                    }
+                }
+                Ok(true)
+            }
+            _ if !Self::key_ok(&rec.key) => Err(StoreError::BadKey),
+            ChangeOp::Delete => {
+                Ok(self.shard(hash).delete(&ctx, &rec.key, hash, None, None)
+                    == DeleteOutcome::Deleted)
+            }
+            ChangeOp::Touch => {
+                Ok(self.shard(hash).touch(&ctx, &rec.key, hash, exptime) == TouchOutcome::Touched)
+            }
+            _ => {
+                let a = StoreArgs {
+                    key: &rec.key,
+                    value: &rec.value,
+                    flags: rec.flags,
+                    exptime,
+                    mode: Mode::Set,
+                    compare_cas: None,
+                    invalidate: false,
+                    explicit_cas: None,
+                    vivify_on_miss: None,
+                    op: rec.op,
+                };
+                let mut shard = self.shard(hash);
+                let r = shard.store(&ctx, hash, &a)?;
+                if rec.op == ChangeOp::Invalidate {
+                    shard.delete(&ctx, &rec.key, hash, None, Some((None, None)));
+                }
+                Ok(r.outcome == StoreOutcome::Stored)
+            }
+        }
+    }
+
+    /// Frees expired and flushed items, looking at no more than `budget` chunks in total
+    /// (memcached's LRU crawler, bounded). Call it periodically from a maintenance thread.
+    pub fn reclaim_expired(&self, now: u32, budget: usize) -> ReclaimReport {
+        let n = self.shards.len();
+        let per = budget.div_ceil(n).max(1);
+        let start = self.crawl_next.fetch_add(1, Ordering::Relaxed);
+        let ctx = self.ctx(now);
+        let mut total = ReclaimReport::default();
+        for k in 0..n {
+            let r = self.lock((start + k) % n).crawl(&ctx, per);
+            total.checked += r.checked;
+            total.reclaimed += r.reclaimed;
+        }
+        total
+    }
+
+    /// `slabs reassign <src> <dst>`: moves one page from class `src` (-1 = any other class) to
+    /// class `dst`, evicting what cannot be moved to free chunks of `src`.
+    pub fn slabs_reassign(&self, src: i32, dst: u32, now: u32) -> Result<PageMove, ReassignError> {
+        let nclasses = self.geo.classes.len() as u32;
+        if dst == 0 || dst > nclasses || src == 0 || src < -1 || src > nclasses as i32 {
+            return Err(ReassignError::BadClass);
+        }
+        if src == dst as i32 {
+            return Err(ReassignError::Same);
+        }
+        let d = dst as usize - 1;
+        let pages_of = |c: usize| -> Vec<usize> {
+            (0..self.shards.len()).map(|i| self.lock(i).mem.classes[c].pages.len()).collect()
+        };
+        let s = if src == -1 {
+            // Any class but dst: the one with the most pages.
+            (0..nclasses as usize)
+                .filter(|&c| c != d)
+                .max_by_key(|&c| pages_of(c).iter().sum::<usize>())
+                .ok_or(ReassignError::NoSpare)?
+        } else {
+            src as usize - 1
+        };
+        let per_shard = pages_of(s);
+        if per_shard.iter().sum::<usize>() < 2 {
+            return Err(ReassignError::NoSpare);
+        }
+        let (shard_idx, _) =
+            per_shard.iter().enumerate().max_by_key(|(_, n)| **n).ok_or(ReassignError::NoSpare)?;
+        let ctx = self.ctx(now);
+        let mut shard = self.lock(shard_idx);
+        let (page, evicted, rescued) =
+            shard.release_page(s, true, &ctx, None).ok_or(ReassignError::NoSpare)?;
+        shard.mem.install_page(d, page);
+        shard.c.slabs_moved += 1;
+        shard.mem.classes[d].counters.moves_in += 1;
+        Ok(PageMove { src: s as u32 + 1, dst, evicted, rescued })
+    }
+
+    /// One automove decision round (call about once a second when `slab_automove` is on).
+    ///
+    /// In every shard: a class with more than two pages of free chunks gives a page back to the
+    /// global pool (its items are moved, never evicted); then the class with the most evictions
+    /// since the last tick takes a page from the class whose next eviction candidate is the
+    /// oldest, if that one is at least twice as old (`aggressive`: any older class; memcached's
+    /// `slab_automove=2`).
+    pub fn automove_tick(&self, now: u32, aggressive: bool) -> Vec<PageMove> {
+        let ctx = self.ctx(now);
+        let mut moves = Vec::new();
+        for i in 0..self.shards.len() {
+            let mut shard = self.lock(i);
+            let n = shard.mem.classes.len();
+            // 1. Surplus free chunks go back to the pool.
+            for c in 0..n {
+                let cl = &shard.mem.classes[c];
+                if cl.pages.len() >= 2
+                    && u64::from(cl.free_count) > 2 * u64::from(cl.chunks_per_page)
+                {
+                    if let Some((page, evicted, rescued)) = shard.release_page(c, false, &ctx, None)
+                    {
+                        self.pool.give_back(page);
+                        shard.c.slabs_moved += 1;
+                        moves.push(PageMove { src: c as u32 + 1, dst: 0, evicted, rescued });
+                    }
+                }
+            }
+            // 2. Evictions pull a page from the class holding the oldest items.
+            let needy = (0..n)
+                .map(|c| {
+                    (
+                        c,
+                        shard.mem.classes[c].counters.evicted
+                            - shard.mem.classes[c].evicted_at_tick,
+                    )
+                })
+                .filter(|&(_, e)| e > 0)
+                .max_by_key(|&(_, e)| e);
+            for c in 0..n {
+                let e = shard.mem.classes[c].counters.evicted;
+                shard.mem.classes[c].evicted_at_tick = e;
+            }
+            let Some((needy, _)) = needy else { continue };
+            let needy_age = shard.tail_age(needy, now).unwrap_or(0);
+            let donor = (0..n)
+                .filter(|&c| c != needy && shard.mem.classes[c].pages.len() >= 2)
+                .filter_map(|c| shard.tail_age(c, now).map(|age| (c, age)))
+                .max_by_key(|&(_, age)| age);
+            let Some((donor, donor_age)) = donor else { continue };
+            let older = if aggressive {
+                donor_age > needy_age
+            } else {
+                donor_age > needy_age.saturating_mul(2).max(needy_age + 1)
+            };
+            if !older {
+                continue;
+            }
+            if let Some((page, evicted, rescued)) = shard.release_page(donor, true, &ctx, None) {
+                shard.mem.install_page(needy, page);
+                shard.c.slabs_moved += 1;
+                shard.mem.classes[needy].counters.moves_in += 1;
+                moves.push(PageMove {
+                    src: donor as u32 + 1,
+                    dst: needy as u32 + 1,
+                    evicted,
+                    rescued,
+                });
+            }
+        }
+        moves
+    }
+
+    fn sum_counters(&self) -> (Counters, usize, usize, bool) {
+        let mut c = Counters::default();
+        let (mut hash_bytes, mut power, mut expanding) = (0, 0, false);
+        for i in 0..self.shards.len() {
+            let s = self.lock(i);
+            let x = &s.c;
+            macro_rules! add {
+                ($($f:ident),*) => { $( c.$f += x.$f; )* };
+            }
+            add!(
+                curr_items,
+                total_items,
+                bytes,
+                get_hits,
+                get_misses,
+                get_expired,
+                get_flushed,
+                cmd_get,
+                cmd_set,
+                cmd_touch,
+                delete_hits,
+                delete_misses,
+                incr_hits,
+                incr_misses,
+                decr_hits,
+                decr_misses,
+                cas_hits,
+                cas_misses,
+                cas_badval,
+                touch_hits,
+                touch_misses,
+                store_too_large,
+                store_no_memory,
+                evictions,
+                reclaimed,
+                expired_unfetched,
+                evicted_unfetched,
+                crawler_reclaimed,
+                crawler_items_checked,
+                slabs_moved,
+                slab_reassign_rescues,
+                slab_reassign_evictions
+            );
+            hash_bytes += s.index.bytes();
+            power = power.max(s.index.power() as usize);
+            expanding |= s.index.is_expanding();
+        }
+        (c, hash_bytes, power, expanding)
+    }
+
+    /// General statistics (`stats`).
+    pub fn stats(&self) -> StoreStats {
+        let (c, hash_bytes, power, expanding) = self.sum_counters();
+        StoreStats {
+            curr_items: c.curr_items,
+            total_items: c.total_items,
+            bytes: c.bytes,
+            evictions: c.evictions,
+            reclaimed: c.reclaimed,
+            expired_unfetched: c.expired_unfetched,
+            evicted_unfetched: c.evicted_unfetched,
+            evicted_active: 0,
+            get_hits: c.get_hits,
+            get_misses: c.get_misses,
+            get_expired: c.get_expired,
+            get_flushed: c.get_flushed,
+            cmd_get: c.cmd_get,
+            cmd_set: c.cmd_set,
+            cmd_touch: c.cmd_touch,
+            cmd_flush: self.cmd_flush.load(Ordering::Relaxed),
+            delete_hits: c.delete_hits,
+            delete_misses: c.delete_misses,
+            incr_hits: c.incr_hits,
+            incr_misses: c.incr_misses,
+            decr_hits: c.decr_hits,
+            decr_misses: c.decr_misses,
+            cas_hits: c.cas_hits,
+            cas_misses: c.cas_misses,
+            cas_badval: c.cas_badval,
+            touch_hits: c.touch_hits,
+            touch_misses: c.touch_misses,
+            store_too_large: c.store_too_large,
+            store_no_memory: c.store_no_memory,
+            limit_maxbytes: self.config.memory_limit_bytes,
+            total_malloced: self.pool.malloced_bytes(),
+            hash_power_level: power as u64,
+            hash_bytes: hash_bytes as u64,
+            hash_is_expanding: u64::from(expanding),
+            slab_reassign_rescues: c.slab_reassign_rescues,
+            slab_reassign_evictions_nomem: c.slab_reassign_evictions,
+            slab_global_page_pool: self.pool.free_pages() as u64,
+            slabs_moved: c.slabs_moved,
+            crawler_reclaimed: c.crawler_reclaimed,
+            crawler_items_checked: c.crawler_items_checked,
+        }
+    }
+
+    /// `stats reset`: zero the counters (items, bytes and memory stay).
+    pub fn reset_stats(&self) {
+        self.cmd_flush.store(0, Ordering::Relaxed);
+        for i in 0..self.shards.len() {
+            let mut s = self.lock(i);
+            let keep = (s.c.curr_items, s.c.bytes);
+            s.c = Counters { curr_items: keep.0, bytes: keep.1, ..Counters::default() };
+            for cl in &mut s.mem.classes {
+                cl.counters = Default::default();
+                cl.evicted_at_tick = 0;
+            }
+        }
+    }
+
+    /// `stats slabs`.
+    pub fn slab_stats(&self) -> SlabStats {
+        let mut classes: Vec<SlabClassStats> = self
+            .geo
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, g)| SlabClassStats {
+                id: i as u32 + 1,
+                chunk_size: u64::from(g.chunk_size),
+                chunks_per_page: u64::from(g.chunks_per_page),
+                ..Default::default()
+            })
+            .collect();
+        for i in 0..self.shards.len() {
+            let s = self.lock(i);
+            for (k, cl) in s.mem.classes.iter().enumerate() {
+                let o = &mut classes[k];
+                o.total_pages += cl.pages.len() as u64;
+                o.total_chunks += cl.total_chunks();
+                o.used_chunks += cl.items;
+                o.free_chunks += u64::from(cl.free_count);
+                o.mem_requested += cl.requested;
+                let x = &cl.counters;
+                o.get_hits += x.get_hits;
+                o.cmd_set += x.cmd_set;
+                o.delete_hits += x.delete_hits;
+                o.incr_hits += x.incr_hits;
+                o.decr_hits += x.decr_hits;
+                o.cas_hits += x.cas_hits;
+                o.cas_badval += x.cas_badval;
+                o.touch_hits += x.touch_hits;
+            }
+        }
+        classes.retain(|c| c.total_pages > 0);
+        SlabStats {
+            active_slabs: classes.len() as u64,
+            classes,
+            total_malloced: self.pool.malloced_bytes(),
+        }
+    }
+
+    /// `stats items`.
+    pub fn item_stats(&self, now: u32) -> ItemStats {
+        let mut classes: Vec<ItemClassStats> = (0..self.geo.classes.len())
+            .map(|i| ItemClassStats { id: i as u32 + 1, ..Default::default() })
+            .collect();
+        for i in 0..self.shards.len() {
+            let s = self.lock(i);
+            for (k, cl) in s.mem.classes.iter().enumerate() {
+                let o = &mut classes[k];
+                o.number += cl.items;
+                o.mem_requested += cl.requested;
+                o.age = o.age.max(u64::from(s.tail_age(k, now).unwrap_or(0)));
+                let x = &cl.counters;
+                o.evicted += x.evicted;
+                o.evicted_nonzero += x.evicted_nonzero;
+                o.evicted_time = o.evicted_time.max(u64::from(x.evicted_time));
+                o.outofmemory += x.outofmemory;
+                o.reclaimed += x.reclaimed;
+                o.expired_unfetched += x.expired_unfetched;
+                o.evicted_unfetched += x.evicted_unfetched;
+                o.crawler_reclaimed += x.crawler_reclaimed;
+                o.moves_to_class += x.moves_in;
+            }
+        }
+        classes.retain(|c| c.number > 0);
+        ItemStats { classes }
+    }
+
+    /// `stats sizes`: item sizes in 32-byte buckets, `(bucket upper bound, count)`, ascending.
+    /// Walks every item (one shard locked at a time): an admin command, not for hot paths.
+    pub fn size_stats(&self) -> Vec<(u32, u64)> {
+        let mut m = std::collections::BTreeMap::new();
+        for i in 0..self.shards.len() {
+            self.lock(i).for_each_live(|_, raw| {
+                let size = (raw.total_len() as u32).div_ceil(32) * 32;
+                *m.entry(size).or_insert(0u64) += 1;
+            });
+        }
+        m.into_iter().collect()
+    }
+
+    /// `stats cachedump <class> <limit>`: up to `limit` live items of a class (0 = up to
+    /// 2 MiB of output as memcached caps it). `None` for a bad class id.
+    pub fn cachedump(&self, class_id: u32, limit: usize, now: u32) -> Option<Vec<CachedumpEntry>> {
+        if class_id == 0 || class_id as usize > self.geo.classes.len() {
+            return None;
+        }
+        let limit = if limit == 0 { usize::MAX } else { limit };
+        let ctx = self.ctx(now);
+        let mut out = Vec::new();
+        let mut budget_bytes = 2 * 1024 * 1024usize;
+        for i in 0..self.shards.len() {
+            let before = out.len();
+            self.lock(i).dump_class(&ctx, class_id as usize - 1, limit, &mut out);
+            for e in &out[before..] {
+                budget_bytes = budget_bytes.saturating_sub(e.key.len() + 30);
+            }
+            if out.len() >= limit || budget_bytes == 0 {
+                break;
+            }
+        }
+        Some(out)
+    }
+
+    /// Checks every internal invariant (index ↔ chunks, counters, free lists, memory bound);
+    /// returns a description of the first violation. For tests and fuzzing.
+    pub fn check_integrity(&self) -> Result<(), String> {
+        let mut pages = 0usize;
+        for i in 0..self.shards.len() {
+            let s = self.lock(i);
+            s.check_integrity(&self.geo).map_err(|e| format!("shard {i}: {e}"))?;
+            pages += s.mem.page_count();
+        }
+        let malloced = self.pool.malloced_bytes();
+        if malloced > self.config.memory_limit_bytes {
+            return Err(format!(
+                "malloced {malloced} over limit {}",
+                self.config.memory_limit_bytes
+            ));
+        }
+        let expected = (pages + self.pool.free_pages()) * self.geo.page_size;
+        if expected as u64 != malloced {
+            return Err(format!("pages in use + pool = {expected} bytes, malloced {malloced}"));
+        }
+        Ok(())
+    }
+}
