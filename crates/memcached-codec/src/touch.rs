@@ -1,0 +1,88 @@
+//! `touch <key> <exptime> [noreply]`.
+//!
+//! protocol.txt, "Touch": updates the exptime of an existing item without
+//! fetching it; replies `TOUCHED` or `NOT_FOUND`. A bad exptime is
+//! `CLIENT_ERROR invalid exptime argument`.
+
+use bytes::BufMut;
+
+use crate::errors::{DecodeError, ErrorKind};
+use crate::request::Request;
+use crate::token::{parse_i32, put_i64, Line, Tokens};
+use crate::Limits;
+
+/// A decoded `touch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TouchRequest<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The new exptime (same rules as for storage commands).
+    pub exptime: i32,
+    /// `noreply` was given.
+    pub noreply: bool,
+}
+
+impl TouchRequest<'_> {
+    /// Client side: appends this request.
+    pub fn encode<B: BufMut>(&self, out: &mut B) {
+        encode_touch(out, self.key, self.exptime, self.noreply);
+    }
+}
+
+/// Client side: appends `touch <key> <exptime> [noreply]\r\n`.
+pub fn encode_touch<B: BufMut>(out: &mut B, key: &[u8], exptime: i32, noreply: bool) {
+    out.put_slice(b"touch ");
+    out.put_slice(key);
+    out.put_u8(b' ');
+    put_i64(out, i64::from(exptime));
+    if noreply {
+        out.put_slice(b" noreply");
+    }
+    out.put_slice(b"\r\n");
+}
+
+pub(crate) fn decode<'a>(
+    tokens: &Tokens<'a>,
+    line: Line<'a>,
+    limits: &Limits,
+) -> Result<Option<(Request<'a>, usize)>, DecodeError> {
+    let ntokens = tokens.ntokens();
+    if ntokens != 4 && ntokens != 5 {
+        return Err(DecodeError::discard(ErrorKind::Error, line.consumed, false));
+    }
+    let noreply = tokens.ends_with_noreply();
+    let key = tokens.get(1);
+    if key.len() > limits.max_key_len {
+        return Err(DecodeError::discard(ErrorKind::BadCommandLineFormat, line.consumed, noreply));
+    }
+    let Some(exptime) = parse_i32(tokens.get(2)) else {
+        return Err(DecodeError::discard(ErrorKind::InvalidExptime, line.consumed, noreply));
+    };
+    Ok(Some((Request::Touch(TouchRequest { key, exptime, noreply }), line.consumed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode_request;
+
+    fn decode(input: &[u8]) -> Result<Option<(Request<'_>, usize)>, DecodeError> {
+        decode_request(input, &Limits::default())
+    }
+
+    #[test]
+    fn parse_and_round_trip() {
+        let want = TouchRequest { key: b"k", exptime: -3, noreply: false };
+        let mut out = Vec::new();
+        want.encode(&mut out);
+        assert_eq!(out, b"touch k -3\r\n");
+        assert_eq!(decode(&out).unwrap().unwrap().0, Request::Touch(want));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(decode(b"touch k\r\n").unwrap_err().kind, ErrorKind::Error);
+        assert_eq!(decode(b"touch k x\r\n").unwrap_err().kind, ErrorKind::InvalidExptime);
+        assert!(decode(b"touch k x noreply\r\n").unwrap_err().noreply);
+    }
+}
