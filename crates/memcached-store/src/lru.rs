@@ -9,6 +9,7 @@
 //!                   REF set ──────────> clear REF, remember the first one, go on
 //!                   REF clear ────────> evict it                               → done
 //!   after CLOCK_SCAN_LIMIT chunks with REF set everywhere: evict the first one seen.
+//!   with -M (no eviction) only dead items are taken, within RECLAIM_SCAN_LIMIT chunks.
 //! ```
 //!
 //! Why CLOCK and not memcached's segmented hot/warm/cold doubly linked LRU: a linked LRU costs
@@ -18,7 +19,13 @@
 //! the first to go — the same protection the segmented LRU's hot/warm split gives.
 
 /// How many chunks one eviction may look at before it evicts regardless of reference bits.
-pub(crate) const CLOCK_SCAN_LIMIT: usize = 256;
+/// Clearing a bit undoes one earlier get, so the scan is O(1) amortised; the limit only
+/// bounds the worst single eviction.
+pub(crate) const CLOCK_SCAN_LIMIT: usize = 8192;
+
+/// With eviction off (`-M`) only this many chunks are checked for expired items per store
+/// (memcached checks a few items at the LRU tail; the background reclaimer does the rest).
+pub(crate) const RECLAIM_SCAN_LIMIT: usize = 64;
 
 /// Advances a class's hand by one chunk; returns the (page position, chunk) it pointed at.
 #[inline]

@@ -20,7 +20,7 @@ use crate::item::{
     self, bits, item_total_len, write_header, ItemRef, RawItem, OFF_ATIME, OFF_BITS, OFF_EXPTIME,
     OFF_VLEN,
 };
-use crate::lru::{advance, CLOCK_SCAN_LIMIT};
+use crate::lru::{advance, CLOCK_SCAN_LIMIT, RECLAIM_SCAN_LIMIT};
 use crate::ops::{
     ArithOp, ArithOutcome, CachedumpEntry, DeleteOutcome, ReclaimReport, SetResult, StoreError,
     StoreOutcome, TouchOutcome,
@@ -175,8 +175,8 @@ fn write_item(
 }
 
 /// Parses an item value as memcached's `safe_strtoull` does on `<data>\r\n`: optional leading
-/// whitespace, an optional sign, decimal digits, then whitespace or the end. A value that is
-/// only whitespace reads as 0; a negative number or an overflow is not numeric.
+/// whitespace, an optional sign, decimal digits, then whitespace or the end. No digits, a
+/// negative number or an overflow is not numeric.
 pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
@@ -198,8 +198,8 @@ pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
         i += 1;
     }
     if i == start {
-        // No digits: strtoull leaves endptr at the start of the string.
-        return if is_space(v[0]) { Some(0) } else { None };
+        // No digits: strtoull leaves endptr at the start and safe_strtoull refuses.
+        return None;
     }
     if i < v.len() && !is_space(v[i]) {
         return None;
@@ -391,7 +391,8 @@ impl Shard {
         }
         let total = npages * per_page as usize;
         let mut first_referenced = None;
-        for _ in 0..total.min(CLOCK_SCAN_LIMIT) {
+        let limit = if allow_evict { CLOCK_SCAN_LIMIT } else { RECLAIM_SCAN_LIMIT };
+        for _ in 0..total.min(limit) {
             let cl = &mut self.mem.classes[class];
             let (pp, ci) = advance(&mut cl.hand_page, &mut cl.hand_chunk, npages, per_page);
             let page = cl.pages[pp];
@@ -642,10 +643,8 @@ impl Shard {
         }
         let concat = matches!(mode, Mode::Append | Mode::Prepend);
         let mut flags = a.flags;
-        let mut old_bits = 0;
         if let Some((_, r)) = found {
             let raw = RawItem::new(self.mem.chunk(r), self.cas_enabled);
-            old_bits = raw.bits();
             if concat {
                 flags = raw.flags();
                 exptime = raw.exptime();
@@ -668,14 +667,9 @@ impl Shard {
             }
             return Err(StoreError::TooLarge);
         };
-        let old_cas = found.map_or(0, |(_, r)| self.raw(r).cas());
-        let cas = if stale {
-            old_cas
-        } else {
-            a.explicit_cas.filter(|_| self.cas_enabled).unwrap_or_else(|| self.take_cas())
-        };
-        let state = if stale { bits::STALE } else { 0 };
-        let _ = old_bits;
+        let cas = a.explicit_cas.filter(|_| self.cas_enabled).unwrap_or_else(|| self.take_cas());
+        // memcached 1.6.18 gives a stale set a new CAS and marks its win token as handed out.
+        let state = if stale { bits::STALE | bits::TOKEN_SENT } else { 0 };
         let r = match found {
             Some((_, old)) if self.mem.class_of(old) == class => {
                 // Same class: rewrite the chunk in place.
@@ -758,15 +752,18 @@ impl Shard {
         o: ReadOpts,
         f: impl FnOnce(&ItemRef<'_>) -> R,
     ) -> Option<R> {
-        self.c.cmd_get += 1;
+        // memcached counts gat/gats as touches only (cmd_touch, touch_hits/misses).
         if o.gat {
             self.c.cmd_touch += 1;
+        } else {
+            self.c.cmd_get += 1;
         }
         let Some((_, r)) = self.lookup(key, hash, ctx) else {
             if o.gat {
                 self.c.touch_misses += 1;
+            } else {
+                self.c.get_misses += 1;
             }
-            self.c.get_misses += 1;
             let e = o.vivify?;
             // mg N: create an empty item; this client wins the recache.
             let a = StoreArgs {
@@ -1213,7 +1210,7 @@ mod tests {
         assert_eq!(parse_counter(b"12abc"), None);
         assert_eq!(parse_counter(b"abc"), None);
         assert_eq!(parse_counter(b""), None);
-        assert_eq!(parse_counter(b"  "), Some(0));
+        assert_eq!(parse_counter(b"  "), None);
     }
 
     #[test]
