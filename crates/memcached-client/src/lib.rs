@@ -1,3 +1,60 @@
-//! Async and blocking memcached client over the router, with pools and failure handling.
+//! A memcached client for pools of servers: async (tokio) and blocking, libmemcached-compatible
+//! key routing, per-server connection pools with pipelining, and failure handling in the
+//! manner of libmemcached and mcrouter.
 //!
-//! Not written yet: this crate root only says what the crate will own.
+//! ```text
+//!   Client / BlockingClient
+//!     │  key ─► memcached-router (ketama | modula, bit-exact with libmemcached/php-memcached)
+//!     ▼
+//!   ServerSlot per server ── Semaphore-bounded pool of pipelined TCP connections
+//!     │                    └─ Health: Up ─(N failures)─► Down ─(retry time)─► Probing ─► Up
+//!     ▼                          └─ ejected from / restored to the ring
+//!   wire.rs: request bytes out, reply units in (text + meta protocol)
+//! ```
+//!
+//! * Every classic command (`get gets gat gats set add replace append prepend cas delete incr
+//!   decr touch flush_all version verbosity stats`) and the meta commands (`mg ms md ma mn me`).
+//! * `noreply` on storage, delete and incr/decr; the connection resynchronises with `mn`
+//!   before its next answered request, so a late error line cannot shift replies.
+//! * Multi-get fans out to all servers at once and returns partial results with per-server
+//!   errors ([`MultiGet`]). [`Pipeline`] sends many commands per server in one round trip.
+//! * A server that fails `failure_limit` times in a row is marked down and (by default)
+//!   ejected from the ring; after `retry_interval` it is probed with `version` and re-added.
+//!   Every error names its server ([`Error::server`]).
+//! * Optional replication ([`ClientBuilder::replicas`]): writes go to the next K servers on
+//!   the ring, reads fail over along them.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), memcached_client::Error> {
+//! use memcached_client::{Client, StoreOptions};
+//! let client = Client::builder()
+//!     .servers(["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"])
+//!     .build()?;
+//! client.set("key", "value", StoreOptions::default()).await?;
+//! assert_eq!(client.get("key").await?.unwrap().value.as_ref(), b"value");
+//! # Ok(()) }
+//! ```
+//!
+//! Codec note: request lines are built by this crate's `wire` module rather than by
+//! `memcached-codec`, because that crate had no published client-side API (request encoders
+//! and response decoder) when the client was written; the client-side response decoder lives
+//! in [`wire`] for the same reason.
+
+mod blocking;
+mod client;
+mod connection;
+pub mod error;
+pub mod health;
+mod item;
+mod join;
+pub mod wire;
+
+pub use blocking::BlockingClient;
+pub use client::{
+    Client, ClientBuilder, MultiGet, Pipeline, PipelineReply, ServerStatus, StoreCommand,
+};
+pub use error::{Error, Result, ServerErrorKind, ServerFailure};
+pub use health::HealthPolicy;
+pub use item::{Item, MetaResponse, StoreOptions, StoreOutcome};
+pub use memcached_router::{Distribution, HashAlgorithm, RouterConfig, Server};
+pub use wire::MetaCode;

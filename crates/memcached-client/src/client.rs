@@ -1,0 +1,1359 @@
+//! The async client: routing, per-server pools, failure handling, replication, fan-out.
+//!
+//! ```text
+//!  Client (cheap to clone: Arc<Inner>)
+//!   │ key ──► RwLock<Router>.server_index ──► ServerSlot i
+//!   │                                           ├─ health: Mutex<Health>   (health.rs)
+//!   │                                           ├─ permits: Semaphore      (max connections)
+//!   │                                           └─ idle: Mutex<Vec<Connection>>
+//!   │
+//!   │ request on slot i:  check health → take permit → idle or new connection
+//!   │                     → encode into conn.out → flush → read replies (one I/O deadline)
+//!   │   ok / error reply ─► connection back to idle, health.on_success
+//!   │   I/O, timeout, protocol error ─► connection dropped, health.on_failure
+//!   │                                     └─ went down: eject i from the ring (rebuild)
+//!   │
+//!   └ down servers are probed (`version` on a fresh connection) once their retry time
+//!     has come; a probe that answers puts the server back on the ring.
+//! ```
+//!
+//! Multi-key operations group keys per server and run all servers at once on one pipelined
+//! connection each; results come back with per-server errors instead of failing whole.
+
+use crate::connection::{Connection, Expect, Reply};
+use crate::error::{check_key, Error, Result, ServerErrorKind, ServerFailure};
+use crate::health::{Availability, Health, HealthPolicy, Transition};
+use crate::item::{Item, MetaResponse, StoreOptions, StoreOutcome};
+use crate::join::join_all;
+use crate::wire::{encode_line, encode_meta, MetaCode, Status};
+use bytes::Bytes;
+use memcached_router::{Router, RouterConfig, Server};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Keys per `get` line in a multi-get (many lines are pipelined on one connection).
+const KEYS_PER_GET_LINE: usize = 100;
+
+/// Builds a [`Client`] (or a [`crate::BlockingClient`]).
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    servers: Vec<Server>,
+    router: RouterConfig,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    max_connections: usize,
+    health: HealthPolicy,
+    replicas: usize,
+    parse_errors: Vec<String>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder {
+            servers: Vec::new(),
+            router: RouterConfig::ketama(),
+            connect_timeout: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(1),
+            max_connections: 4,
+            health: HealthPolicy::default(),
+            replicas: 0,
+            parse_errors: Vec::new(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the defaults: ketama (php `OPT_LIBKETAMA_COMPATIBLE`), 1 s connect and
+    /// I/O timeouts, 4 connections per server, down after 3 failures, probed after 2 s.
+    pub fn new() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Adds a server given as `HOST[:PORT[:WEIGHT]]` (host exactly as other clients spell it).
+    pub fn server(mut self, spec: &str) -> ClientBuilder {
+        match Server::parse(spec) {
+            Ok(server) => self.servers.push(server),
+            Err(e) => self.parse_errors.push(e.to_string()),
+        }
+        self
+    }
+
+    /// Adds several servers.
+    pub fn servers<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, specs: I) -> ClientBuilder {
+        for spec in specs {
+            self = self.server(spec.as_ref());
+        }
+        self
+    }
+
+    /// Adds an already built [`Server`].
+    pub fn add_server(mut self, server: Server) -> ClientBuilder {
+        self.servers.push(server);
+        self
+    }
+
+    /// The key distribution (default [`RouterConfig::ketama`]).
+    pub fn distribution(mut self, router: RouterConfig) -> ClientBuilder {
+        self.router = router;
+        self
+    }
+
+    /// Deadline for establishing a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Deadline for one request (or one pipelined batch) on one server, including the wait
+    /// for a pooled connection.
+    pub fn io_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.io_timeout = timeout;
+        self
+    }
+
+    /// Maximum connections per server (pipelining makes a few enough).
+    pub fn max_connections_per_server(mut self, max: usize) -> ClientBuilder {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Failure limit, retry interval and ejection in one go.
+    pub fn health_policy(mut self, policy: HealthPolicy) -> ClientBuilder {
+        self.health = policy;
+        self
+    }
+
+    /// Consecutive failures that mark a server down.
+    pub fn failure_limit(mut self, failures: u32) -> ClientBuilder {
+        self.health.failure_limit = failures.max(1);
+        self
+    }
+
+    /// How long a down server waits before the first probe.
+    pub fn retry_interval(mut self, interval: Duration) -> ClientBuilder {
+        self.health.retry_interval = interval;
+        self
+    }
+
+    /// Whether down servers leave the ring (their keys go to neighbours) or stay and fail fast.
+    pub fn eject_failed_servers(mut self, eject: bool) -> ClientBuilder {
+        self.health.eject = eject;
+        self
+    }
+
+    /// Client-side replication: every write also goes to the next `replicas` servers on the
+    /// ring; reads fail over along the same servers.
+    pub fn replicas(mut self, replicas: usize) -> ClientBuilder {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Builds the async client. Needs no runtime until the first request.
+    pub fn build(self) -> Result<Client> {
+        if let Some(e) = self.parse_errors.first() {
+            return Err(Error::Config(e.clone()));
+        }
+        let router = Router::new(self.servers.clone(), self.router)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let slots = router
+            .servers()
+            .iter()
+            .map(|server| ServerSlot {
+                name: server.to_string(),
+                server: server.clone(),
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(self.max_connections),
+                health: Mutex::new(Health::default()),
+            })
+            .collect();
+        Ok(Client {
+            inner: Arc::new(Inner {
+                slots,
+                ring: RwLock::new(router),
+                connect_timeout: self.connect_timeout,
+                io_timeout: self.io_timeout,
+                policy: self.health,
+                replicas: self.replicas,
+                down: AtomicUsize::new(0),
+            }),
+        })
+    }
+}
+
+/// One server: address, pool and health.
+#[derive(Debug)]
+struct ServerSlot {
+    server: Server,
+    name: String,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    health: Mutex<Health>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    slots: Vec<ServerSlot>,
+    ring: RwLock<Router>,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    policy: HealthPolicy,
+    replicas: usize,
+    /// Number of servers not Up (skip probe scans when 0).
+    down: AtomicUsize,
+}
+
+/// A memcached client over a pool of servers (async, tokio). Clones share everything.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// Health of one server as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    /// `host:port`.
+    pub server: String,
+    /// Whether the server is up (not marked down).
+    pub up: bool,
+    /// Whether the server is on the ring (owns keys).
+    pub on_ring: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inner {
+    fn router(&self) -> std::sync::RwLockReadGuard<'_, Router> {
+        self.ring.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_on_ring(&self, index: usize, live: bool) {
+        if self.policy.eject {
+            let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+            ring.set_live(index, live);
+        }
+    }
+
+    fn record_failure(&self, index: usize) {
+        let slot = &self.slots[index];
+        let transition = lock(&slot.health).on_failure(Instant::now(), &self.policy);
+        if transition == Transition::WentDown {
+            self.down.fetch_add(1, Ordering::SeqCst);
+            lock(&slot.idle).clear();
+            self.set_on_ring(index, false);
+        }
+    }
+
+    fn record_success(&self, index: usize) {
+        let transition = lock(&self.slots[index].health).on_success();
+        if transition == Transition::CameBack {
+            self.down.fetch_sub(1, Ordering::SeqCst);
+            self.set_on_ring(index, true);
+        }
+    }
+
+    /// Starts probes of down servers whose retry time has come (spawned on the current
+    /// runtime, so the calling request is not delayed).
+    fn poll_probes(self: &Arc<Self>) {
+        if self.down.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            let due = lock(&self.slots[index].health).check(now) == Availability::ProbeNow;
+            if due {
+                let inner = Arc::clone(self);
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => {
+                        handle.spawn(async move { inner.probe(index).await });
+                    }
+                    Err(_) => {
+                        // No runtime to run the probe on: let the next request probe inline.
+                        lock(&self.slots[index].health).on_failure(now, &self.policy);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Probe: `version` on a fresh connection.
+    async fn probe(&self, index: usize) -> bool {
+        let slot = &self.slots[index];
+        let attempt = async {
+            let mut conn =
+                Connection::open(&slot.server.host, slot.server.port, self.connect_timeout).await?;
+            encode_line(&mut conn.out, b"version", &[]);
+            conn.flush(true).await?;
+            conn.read_reply(Expect::Version).await?;
+            Ok::<Connection, ServerErrorKind>(conn)
+        };
+        match tokio::time::timeout(self.connect_timeout + self.io_timeout, attempt).await {
+            Ok(Ok(conn)) => {
+                lock(&slot.idle).push(conn);
+                self.record_success(index);
+                true
+            }
+            _ => {
+                lock(&slot.health).on_failure(Instant::now(), &self.policy);
+                false
+            }
+        }
+    }
+
+    fn route(self: &Arc<Self>, key: &[u8]) -> Result<usize> {
+        self.poll_probes();
+        self.router().server_index(key).ok_or(Error::NoServer)
+    }
+
+    fn successors(self: &Arc<Self>, key: &[u8], count: usize) -> Vec<usize> {
+        self.poll_probes();
+        let mut out = Vec::with_capacity(count);
+        self.router().successors(key, count, &mut out);
+        out
+    }
+
+    /// Runs pipelined requests on one connection to server `index`: `encode` writes them all,
+    /// `expects` lists their replies in order, `sink` receives each reply.
+    async fn run<E, S>(
+        &self,
+        index: usize,
+        encode: E,
+        expects: &[Expect],
+        mut sink: S,
+    ) -> Result<()>
+    where
+        E: Fn(&mut Vec<u8>) + Send + Sync,
+        S: FnMut(usize, Reply) + Send,
+    {
+        let slot = &self.slots[index];
+        let probing = {
+            let mut health = lock(&slot.health);
+            match health.check(Instant::now()) {
+                Availability::Up => false,
+                Availability::Down(wait) => {
+                    return Err(Error::on(&slot.name, ServerErrorKind::MarkedDown(wait)))
+                }
+                // This request doubles as the probe (servers kept on the ring).
+                Availability::ProbeNow => true,
+            }
+        };
+        let expects_reply = expects.iter().any(|&e| e != Expect::Nothing);
+        let deadline = tokio::time::Instant::now() + self.io_timeout;
+        let permit = match tokio::time::timeout_at(deadline, slot.permits.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return Err(Error::on(&slot.name, ServerErrorKind::PoolExhausted(self.io_timeout)))
+            }
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let pooled = lock(&slot.idle).pop();
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => {
+                    let open =
+                        Connection::open(&slot.server.host, slot.server.port, self.connect_timeout);
+                    match tokio::time::timeout_at(
+                        deadline.max(tokio::time::Instant::now() + self.connect_timeout),
+                        open,
+                    )
+                    .await
+                    {
+                        Ok(Ok(conn)) => conn,
+                        Ok(Err(kind)) => {
+                            drop(permit);
+                            self.fail(index, probing);
+                            return Err(Error::on(&slot.name, kind));
+                        }
+                        Err(_) => {
+                            drop(permit);
+                            self.fail(index, probing);
+                            return Err(Error::on(
+                                &slot.name,
+                                ServerErrorKind::ConnectTimeout(self.connect_timeout),
+                            ));
+                        }
+                    }
+                }
+            };
+            let units_before = conn.units;
+            let mut delivered = 0;
+            let outcome = tokio::time::timeout_at(deadline, async {
+                conn.out.clear();
+                encode(&mut conn.out);
+                conn.flush(expects_reply).await?;
+                let mut first_error = None;
+                for (i, &expect) in expects.iter().enumerate() {
+                    match conn.read_reply(expect).await {
+                        Ok(reply) => sink(i, reply),
+                        Err(ServerErrorKind::Reply(line)) => {
+                            // A well-formed error reply: the connection stays in step.
+                            first_error.get_or_insert(ServerErrorKind::Reply(line));
+                        }
+                        Err(kind) => return Err(kind),
+                    }
+                    delivered = i + 1;
+                }
+                Ok(first_error)
+            })
+            .await;
+            match outcome {
+                Ok(Ok(reply_error)) => {
+                    lock(&slot.idle).push(conn);
+                    drop(permit);
+                    self.record_success(index);
+                    return match reply_error {
+                        None => Ok(()),
+                        Some(kind) => Err(Error::on(&slot.name, kind)),
+                    };
+                }
+                Ok(Err(ServerErrorKind::Io(e)))
+                    if reused && conn.units == units_before && delivered == 0 && attempt == 1 =>
+                {
+                    // An idle connection the server had closed: retry once on a fresh one.
+                    let _ = e;
+                    continue;
+                }
+                Ok(Err(kind)) => {
+                    drop(permit);
+                    self.fail(index, probing);
+                    return Err(Error::on(&slot.name, kind));
+                }
+                Err(_) => {
+                    drop(permit);
+                    self.fail(index, probing);
+                    return Err(Error::on(&slot.name, ServerErrorKind::Timeout(self.io_timeout)));
+                }
+            }
+        }
+    }
+
+    fn fail(&self, index: usize, probing: bool) {
+        if probing {
+            lock(&self.slots[index].health).on_failure(Instant::now(), &self.policy);
+        } else {
+            self.record_failure(index);
+        }
+    }
+
+    async fn run_one<E>(&self, index: usize, encode: E, expect: Expect) -> Result<Reply>
+    where
+        E: Fn(&mut Vec<u8>) + Send + Sync,
+    {
+        let mut out = None;
+        self.run(index, encode, &[expect], |_, reply| out = Some(reply)).await?;
+        out.ok_or_else(|| {
+            Error::on(&self.slots[index].name, ServerErrorKind::Protocol("no reply".into()))
+        })
+    }
+
+    fn protocol(&self, index: usize, what: &str) -> Error {
+        Error::on(
+            &self.slots[index].name,
+            ServerErrorKind::Protocol(format!("unexpected reply to {what}")),
+        )
+    }
+}
+
+fn validate_token(token: &str) -> Result<()> {
+    if token.is_empty() || token.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(Error::BadArgument("meta flags must be non-empty tokens without spaces"));
+    }
+    Ok(())
+}
+
+fn push_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = write!(out, "{n}");
+}
+
+/// One server's answer to `stats`: (name, value) pairs in server order.
+pub type ServerStats = Vec<(String, String)>;
+
+/// Per-server results of a command sent to every server: (`host:port`, result).
+pub type PerServer<T> = Vec<(String, Result<T>)>;
+
+/// Result of a multi-key read: the hits, and the servers that failed.
+#[derive(Debug, Default)]
+pub struct MultiGet {
+    /// Items found, by key.
+    pub items: HashMap<Vec<u8>, Item>,
+    /// Servers that failed (their keys are neither hits nor known misses).
+    pub failures: Vec<ServerFailure>,
+}
+
+/// The classic storage commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCommand {
+    /// `set`
+    Set,
+    /// `add`
+    Add,
+    /// `replace`
+    Replace,
+    /// `append`
+    Append,
+    /// `prepend`
+    Prepend,
+    /// `cas` with the given unique.
+    Cas(u64),
+}
+
+impl StoreCommand {
+    fn verb(self) -> &'static [u8] {
+        match self {
+            StoreCommand::Set => b"set",
+            StoreCommand::Add => b"add",
+            StoreCommand::Replace => b"replace",
+            StoreCommand::Append => b"append",
+            StoreCommand::Prepend => b"prepend",
+            StoreCommand::Cas(_) => b"cas",
+        }
+    }
+}
+
+fn encode_store(
+    out: &mut Vec<u8>,
+    command: StoreCommand,
+    key: &[u8],
+    value: &[u8],
+    opts: StoreOptions,
+) {
+    out.extend_from_slice(command.verb());
+    out.push(b' ');
+    out.extend_from_slice(key);
+    out.push(b' ');
+    push_num(out, opts.flags);
+    out.push(b' ');
+    push_num(out, opts.exptime);
+    out.push(b' ');
+    push_num(out, value.len());
+    if let StoreCommand::Cas(unique) = command {
+        out.push(b' ');
+        push_num(out, unique);
+    }
+    if opts.noreply {
+        out.extend_from_slice(b" noreply");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn encode_keys_line(out: &mut Vec<u8>, verb: &[u8], exptime: Option<i32>, keys: &[&[u8]]) {
+    out.extend_from_slice(verb);
+    if let Some(exptime) = exptime {
+        out.push(b' ');
+        push_num(out, exptime);
+    }
+    for key in keys {
+        out.push(b' ');
+        out.extend_from_slice(key);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Retrieval flavour of a read.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Get,
+    Gets,
+    Gat(i32),
+    Gats(i32),
+}
+
+impl Read {
+    fn verb(self) -> &'static [u8] {
+        match self {
+            Read::Get => b"get",
+            Read::Gets => b"gets",
+            Read::Gat(_) => b"gat",
+            Read::Gats(_) => b"gats",
+        }
+    }
+    fn exptime(self) -> Option<i32> {
+        match self {
+            Read::Gat(t) | Read::Gats(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl Client {
+    /// Starts a [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The servers in configuration order.
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.slots.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Which server currently owns `key` (`host:port`), after ejections.
+    pub fn server_for_key(&self, key: &[u8]) -> Option<String> {
+        self.inner.router().server_index(key).map(|i| self.inner.slots[i].name.clone())
+    }
+
+    /// Health and ring membership of every server.
+    pub fn server_status(&self) -> Vec<ServerStatus> {
+        let ring = self.inner.router();
+        self.inner
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| ServerStatus {
+                server: slot.name.clone(),
+                up: lock(&slot.health).is_up(),
+                on_ring: ring.is_live(i),
+            })
+            .collect()
+    }
+
+    async fn read_one(&self, read: Read, key: &[u8]) -> Result<Option<Item>> {
+        check_key(key)?;
+        let targets = if self.inner.replicas == 0 {
+            vec![self.inner.route(key)?]
+        } else {
+            let targets = self.inner.successors(key, 1 + self.inner.replicas);
+            if targets.is_empty() {
+                return Err(Error::NoServer);
+            }
+            targets
+        };
+        let mut last_error = None;
+        for index in targets {
+            let reply = self
+                .inner
+                .run_one(
+                    index,
+                    |out| encode_keys_line(out, read.verb(), read.exptime(), &[key]),
+                    Expect::Values,
+                )
+                .await;
+            match reply {
+                Ok(Reply::Values(values)) => {
+                    return Ok(values
+                        .into_iter()
+                        .find(|(k, _)| k.as_ref() == key)
+                        .map(|(_, item)| item))
+                }
+                Ok(_) => return Err(self.inner.protocol(index, "get")),
+                // Fail over to the next replica only when the server failed.
+                Err(e @ Error::Server { kind: ServerErrorKind::Reply(_), .. }) => return Err(e),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or(Error::NoServer))
+    }
+
+    /// `get`: the value of `key`, or `None` on a miss.
+    pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
+        self.read_one(Read::Get, key.as_ref()).await
+    }
+
+    /// `gets`: like `get`, with the CAS unique.
+    pub async fn gets(&self, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
+        self.read_one(Read::Gets, key.as_ref()).await
+    }
+
+    /// `gat`: get and set a new expiry.
+    pub async fn gat(&self, exptime: i32, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
+        self.read_one(Read::Gat(exptime), key.as_ref()).await
+    }
+
+    /// `gats`: `gat` with the CAS unique.
+    pub async fn gats(&self, exptime: i32, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
+        self.read_one(Read::Gats(exptime), key.as_ref()).await
+    }
+
+    /// Runs a single-reply write on the key's server and, with replication, its replicas
+    /// (in parallel). Returns the first successful reply in ring order.
+    async fn write_routed<E>(&self, key: &[u8], encode: E, expect: Expect) -> Result<(usize, Reply)>
+    where
+        E: Fn(&mut Vec<u8>) + Send + Sync,
+    {
+        if self.inner.replicas == 0 {
+            let index = self.inner.route(key)?;
+            return self.inner.run_one(index, &encode, expect).await.map(|r| (index, r));
+        }
+        let targets = self.inner.successors(key, 1 + self.inner.replicas);
+        if targets.is_empty() {
+            return Err(Error::NoServer);
+        }
+        let encode = &encode;
+        let results = join_all(
+            targets.iter().map(|&i| async move { self.inner.run_one(i, encode, expect).await }),
+        )
+        .await;
+        let mut first_error = None;
+        for (index, result) in targets.into_iter().zip(results) {
+            match result {
+                Ok(reply) => return Ok((index, reply)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(Error::NoServer))
+    }
+
+    /// Any storage command (`set`, `add`, `replace`, `append`, `prepend`, `cas`).
+    pub async fn store(
+        &self,
+        command: StoreCommand,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        check_key(key)?;
+        let expect = if opts.noreply { Expect::Nothing } else { Expect::Status };
+        let (index, reply) = self
+            .write_routed(key, |out| encode_store(out, command, key, value, opts), expect)
+            .await?;
+        match reply {
+            Reply::Nothing => Ok(StoreOutcome::Sent),
+            Reply::Status(Status::Stored) => Ok(StoreOutcome::Stored),
+            Reply::Status(Status::NotStored) => Ok(StoreOutcome::NotStored),
+            Reply::Status(Status::Exists) => Ok(StoreOutcome::Exists),
+            Reply::Status(Status::NotFound) => Ok(StoreOutcome::NotFound),
+            _ => Err(self.inner.protocol(index, "a storage command")),
+        }
+    }
+
+    /// `set`.
+    pub async fn set(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store(StoreCommand::Set, key, value, opts).await
+    }
+
+    /// `add`: store only if absent.
+    pub async fn add(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store(StoreCommand::Add, key, value, opts).await
+    }
+
+    /// `replace`: store only if present.
+    pub async fn replace(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store(StoreCommand::Replace, key, value, opts).await
+    }
+
+    /// `append` to an existing value.
+    pub async fn append(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store(StoreCommand::Append, key, value, opts).await
+    }
+
+    /// `prepend` to an existing value.
+    pub async fn prepend(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store(StoreCommand::Prepend, key, value, opts).await
+    }
+
+    /// `cas`: store if the item's CAS unique is still `unique`.
+    pub async fn cas(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        unique: u64,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store(StoreCommand::Cas(unique), key, value, opts).await
+    }
+
+    /// `delete`: true if the key existed.
+    pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.delete_with(key, false).await
+    }
+
+    /// `delete` with optional `noreply` (then the result is always true).
+    pub async fn delete_with(&self, key: impl AsRef<[u8]>, noreply: bool) -> Result<bool> {
+        let key = key.as_ref();
+        check_key(key)?;
+        let expect = if noreply { Expect::Nothing } else { Expect::Status };
+        let encode = |out: &mut Vec<u8>| {
+            if noreply {
+                encode_line(out, b"delete", &[key, b"noreply"])
+            } else {
+                encode_line(out, b"delete", &[key])
+            }
+        };
+        match self.write_routed(key, encode, expect).await? {
+            (_, Reply::Nothing) | (_, Reply::Status(Status::Deleted)) => Ok(true),
+            (_, Reply::Status(Status::NotFound)) => Ok(false),
+            (index, _) => Err(self.inner.protocol(index, "delete")),
+        }
+    }
+
+    /// `touch`: set a new expiry; true if the key existed.
+    pub async fn touch(&self, key: impl AsRef<[u8]>, exptime: i32) -> Result<bool> {
+        let key = key.as_ref();
+        check_key(key)?;
+        let exptime_text = exptime.to_string();
+        let encode =
+            |out: &mut Vec<u8>| encode_line(out, b"touch", &[key, exptime_text.as_bytes()]);
+        match self.write_routed(key, encode, Expect::Status).await? {
+            (_, Reply::Status(Status::Touched)) => Ok(true),
+            (_, Reply::Status(Status::NotFound)) => Ok(false),
+            (index, _) => Err(self.inner.protocol(index, "touch")),
+        }
+    }
+
+    async fn arithmetic(
+        &self,
+        verb: &'static [u8],
+        key: &[u8],
+        delta: u64,
+        noreply: bool,
+    ) -> Result<Option<u64>> {
+        check_key(key)?;
+        let delta_text = delta.to_string();
+        let expect = if noreply { Expect::Nothing } else { Expect::Number };
+        let encode = |out: &mut Vec<u8>| {
+            if noreply {
+                encode_line(out, verb, &[key, delta_text.as_bytes(), b"noreply"])
+            } else {
+                encode_line(out, verb, &[key, delta_text.as_bytes()])
+            }
+        };
+        match self.write_routed(key, encode, expect).await? {
+            (_, Reply::Number(n)) => Ok(Some(n)),
+            (_, Reply::Status(Status::NotFound)) | (_, Reply::Nothing) => Ok(None),
+            (index, _) => Err(self.inner.protocol(index, "incr/decr")),
+        }
+    }
+
+    /// `incr`: the new value, or `None` if the key is missing.
+    pub async fn incr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<Option<u64>> {
+        self.arithmetic(b"incr", key.as_ref(), delta, false).await
+    }
+
+    /// `decr` (stops at 0): the new value, or `None` if the key is missing.
+    pub async fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<Option<u64>> {
+        self.arithmetic(b"decr", key.as_ref(), delta, false).await
+    }
+
+    /// `incr`/`decr` with `noreply` (`decrement` true for decr).
+    pub async fn incr_noreply(
+        &self,
+        key: impl AsRef<[u8]>,
+        delta: u64,
+        decrement: bool,
+    ) -> Result<()> {
+        let verb: &'static [u8] = if decrement { b"decr" } else { b"incr" };
+        self.arithmetic(verb, key.as_ref(), delta, true).await.map(|_| ())
+    }
+
+    /// Multi-get (`get k1 k2 …`): keys are grouped per server and all servers are asked at
+    /// once. Returns the hits and, per failed server, its error (the other servers' results
+    /// are still returned). With replication, keys of a failed server are retried on their
+    /// next replica.
+    pub async fn get_multi<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<MultiGet> {
+        self.read_multi(Read::Get, keys).await
+    }
+
+    /// Multi-get with CAS uniques (`gets`).
+    pub async fn gets_multi<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<MultiGet> {
+        self.read_multi(Read::Gets, keys).await
+    }
+
+    async fn read_multi<K: AsRef<[u8]>>(&self, read: Read, keys: &[K]) -> Result<MultiGet> {
+        for key in keys {
+            check_key(key.as_ref())?;
+        }
+        let mut result = MultiGet::default();
+        // Per key: the candidate servers in ring order (primary first).
+        let candidates: Vec<Vec<usize>> = keys
+            .iter()
+            .map(|k| {
+                if self.inner.replicas == 0 {
+                    self.inner.route(k.as_ref()).ok().into_iter().collect()
+                } else {
+                    self.inner.successors(k.as_ref(), 1 + self.inner.replicas)
+                }
+            })
+            .collect();
+        let mut pending: Vec<usize> = (0..keys.len()).collect();
+        let mut round = 0;
+        while !pending.is_empty() && round <= self.inner.replicas {
+            let mut groups: Vec<Vec<usize>> = vec![Vec::new(); self.inner.slots.len()];
+            let mut unroutable = false;
+            for &k in &pending {
+                match candidates[k].get(round) {
+                    Some(&server) => groups[server].push(k),
+                    None => unroutable = true,
+                }
+            }
+            if unroutable && round == 0 {
+                result
+                    .failures
+                    .push(ServerFailure { server: String::new(), error: Error::NoServer });
+            }
+            let jobs =
+                groups.iter().enumerate().filter(|(_, g)| !g.is_empty()).map(|(server, group)| {
+                    let group_keys: Vec<&[u8]> = group.iter().map(|&k| keys[k].as_ref()).collect();
+                    async move {
+                        let chunks: Vec<&[&[u8]]> = group_keys.chunks(KEYS_PER_GET_LINE).collect();
+                        let expects = vec![Expect::Values; chunks.len()];
+                        let mut found = Vec::new();
+                        let outcome = self
+                            .inner
+                            .run(
+                                server,
+                                |out| {
+                                    for chunk in &chunks {
+                                        encode_keys_line(out, read.verb(), read.exptime(), chunk);
+                                    }
+                                },
+                                &expects,
+                                |_, reply| {
+                                    if let Reply::Values(values) = reply {
+                                        found.extend(values);
+                                    }
+                                },
+                            )
+                            .await;
+                        (server, outcome, found)
+                    }
+                });
+            let outcomes = join_all(jobs).await;
+            let mut retry = Vec::new();
+            for (server, outcome, found) in outcomes {
+                for (key, item) in found {
+                    result.items.insert(key.to_vec(), item);
+                }
+                if let Err(error) = outcome {
+                    let server_failed =
+                        !matches!(&error, Error::Server { kind: ServerErrorKind::Reply(_), .. });
+                    if server_failed && round < self.inner.replicas {
+                        retry.extend(groups[server].iter().copied());
+                    }
+                    result.failures.push(ServerFailure {
+                        server: self.inner.slots[server].name.clone(),
+                        error,
+                    });
+                }
+            }
+            pending = retry;
+            round += 1;
+        }
+        Ok(result)
+    }
+
+    /// Sends a request to every server at once and collects each server's result.
+    async fn broadcast<T, E, F>(
+        &self,
+        encode: E,
+        expect: Expect,
+        convert: F,
+    ) -> Vec<(String, Result<T>)>
+    where
+        E: Fn(&mut Vec<u8>) + Send + Sync,
+        F: Fn(Reply) -> Option<T>,
+    {
+        self.inner.poll_probes();
+        let encode = &encode;
+        let replies = join_all(
+            (0..self.inner.slots.len())
+                .map(|i| async move { self.inner.run_one(i, encode, expect).await }),
+        )
+        .await;
+        replies
+            .into_iter()
+            .enumerate()
+            .map(|(i, reply)| {
+                let name = self.inner.slots[i].name.clone();
+                let value = reply.and_then(|r| {
+                    convert(r).ok_or_else(|| self.inner.protocol(i, "a broadcast command"))
+                });
+                (name, value)
+            })
+            .collect()
+    }
+
+    /// `version` of every server.
+    pub async fn version(&self) -> Vec<(String, Result<String>)> {
+        self.broadcast(
+            |out| encode_line(out, b"version", &[]),
+            Expect::Version,
+            |r| match r {
+                Reply::Version(v) => Some(v),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// `stats [group]` of every server.
+    pub async fn stats(&self, group: Option<&str>) -> PerServer<ServerStats> {
+        let group = group.unwrap_or("");
+        self.broadcast(
+            |out| {
+                if group.is_empty() {
+                    encode_line(out, b"stats", &[])
+                } else {
+                    encode_line(out, b"stats", &[group.as_bytes()])
+                }
+            },
+            Expect::Stats,
+            |r| match r {
+                Reply::Stats(s) => Some(s),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// `flush_all [delay]` on every server.
+    pub async fn flush_all(&self, delay: Option<u32>) -> Vec<(String, Result<()>)> {
+        let delay = delay.map(|d| d.to_string()).unwrap_or_default();
+        self.broadcast(
+            |out| {
+                if delay.is_empty() {
+                    encode_line(out, b"flush_all", &[])
+                } else {
+                    encode_line(out, b"flush_all", &[delay.as_bytes()])
+                }
+            },
+            Expect::Status,
+            |r| matches!(r, Reply::Status(Status::Ok)).then_some(()),
+        )
+        .await
+    }
+
+    /// `verbosity <level>` on every server.
+    pub async fn verbosity(&self, level: u32) -> Vec<(String, Result<()>)> {
+        let level = level.to_string();
+        self.broadcast(
+            |out| encode_line(out, b"verbosity", &[level.as_bytes()]),
+            Expect::Status,
+            |r| matches!(r, Reply::Status(Status::Ok)).then_some(()),
+        )
+        .await
+    }
+
+    /// A meta command on the key's server: `verb` is `mg`, `ms`, `md` or `ma`; `flags` are
+    /// the request flags as tokens (`v`, `c`, `T30`, `MI` …). The quiet flag `q` is refused
+    /// here (nothing would answer); use `noreply`-style commands or a pipeline for that.
+    pub async fn meta(
+        &self,
+        verb: &str,
+        key: impl AsRef<[u8]>,
+        value: Option<&[u8]>,
+        flags: &[&str],
+    ) -> Result<MetaResponse> {
+        let key = key.as_ref();
+        check_key(key)?;
+        for flag in flags {
+            validate_token(flag)?;
+            if *flag == "q" {
+                return Err(Error::BadArgument(
+                    "the q (quiet) flag is not supported on single meta calls",
+                ));
+            }
+        }
+        let verb_bytes = match verb {
+            "mg" | "ms" | "md" | "ma" | "me" => verb.as_bytes(),
+            _ => return Err(Error::BadArgument("meta verb must be mg, ms, md, ma or me")),
+        };
+        if (verb == "ms") != value.is_some() {
+            return Err(Error::BadArgument("ms takes a value, the other meta commands do not"));
+        }
+        let encode = |out: &mut Vec<u8>| encode_meta(out, verb_bytes, key, value, flags);
+        let read_only = verb == "mg" || verb == "me";
+        if read_only && self.inner.replicas == 0 {
+            let index = self.inner.route(key)?;
+            return match self.inner.run_one(index, encode, Expect::Meta).await? {
+                Reply::Meta(m) => Ok(m),
+                _ => Err(self.inner.protocol(index, "a meta command")),
+            };
+        }
+        match self.write_routed(key, encode, Expect::Meta).await? {
+            (_, Reply::Meta(m)) => Ok(m),
+            (index, _) => Err(self.inner.protocol(index, "a meta command")),
+        }
+    }
+
+    /// `mg <key> <flags>*`.
+    pub async fn meta_get(&self, key: impl AsRef<[u8]>, flags: &[&str]) -> Result<MetaResponse> {
+        self.meta("mg", key, None, flags).await
+    }
+
+    /// `ms <key> <len> <flags>*` + value.
+    pub async fn meta_set(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &[u8],
+        flags: &[&str],
+    ) -> Result<MetaResponse> {
+        self.meta("ms", key, Some(value), flags).await
+    }
+
+    /// `md <key> <flags>*`.
+    pub async fn meta_delete(&self, key: impl AsRef<[u8]>, flags: &[&str]) -> Result<MetaResponse> {
+        self.meta("md", key, None, flags).await
+    }
+
+    /// `ma <key> <flags>*`.
+    pub async fn meta_arithmetic(
+        &self,
+        key: impl AsRef<[u8]>,
+        flags: &[&str],
+    ) -> Result<MetaResponse> {
+        self.meta("ma", key, None, flags).await
+    }
+
+    /// `mn` on every server (a round trip that proves each connection is in step).
+    pub async fn meta_noop(&self) -> Vec<(String, Result<()>)> {
+        self.broadcast(
+            |out| encode_line(out, b"mn", &[]),
+            Expect::Meta,
+            |r| match r {
+                Reply::Meta(m) if m.code == MetaCode::Mn => Some(()),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Starts a pipeline: many commands, sent together on one connection per server.
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline { client: self, ops: Vec::new() }
+    }
+}
+
+/// One queued pipeline command.
+#[derive(Debug, Clone)]
+enum PipelineOp {
+    Get(Bytes),
+    Store(StoreCommand, Bytes, Bytes, StoreOptions),
+    Delete(Bytes),
+}
+
+/// The answer to one pipelined command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineReply {
+    /// Reply to a get.
+    Item(Option<Item>),
+    /// Reply to a storage command.
+    Store(StoreOutcome),
+    /// Reply to a delete (true if it existed).
+    Deleted(bool),
+}
+
+/// Commands queued for one round trip per server (see [`Client::pipeline`]).
+#[derive(Debug)]
+pub struct Pipeline<'c> {
+    client: &'c Client,
+    ops: Vec<PipelineOp>,
+}
+
+impl Pipeline<'_> {
+    /// Queues a `get`.
+    pub fn get(&mut self, key: impl Into<Bytes>) -> &mut Self {
+        self.ops.push(PipelineOp::Get(key.into()));
+        self
+    }
+
+    /// Queues a storage command.
+    pub fn store(
+        &mut self,
+        command: StoreCommand,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        opts: StoreOptions,
+    ) -> &mut Self {
+        self.ops.push(PipelineOp::Store(command, key.into(), value.into(), opts));
+        self
+    }
+
+    /// Queues a `set`.
+    pub fn set(
+        &mut self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        opts: StoreOptions,
+    ) -> &mut Self {
+        self.store(StoreCommand::Set, key, value, opts)
+    }
+
+    /// Queues a `delete`.
+    pub fn delete(&mut self, key: impl Into<Bytes>) -> &mut Self {
+        self.ops.push(PipelineOp::Delete(key.into()));
+        self
+    }
+
+    /// Number of queued commands.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Sends everything (one connection per server, all servers at once) and returns one
+    /// result per command, in queue order. A failed server fails only its own commands.
+    /// Pipelines always go to the primary server of each key (no replication).
+    pub async fn execute(&mut self) -> Vec<Result<PipelineReply>> {
+        let ops = std::mem::take(&mut self.ops);
+        let inner = &self.client.inner;
+        let mut results: Vec<Option<Result<PipelineReply>>> =
+            (0..ops.len()).map(|_| None).collect();
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inner.slots.len()];
+        for (i, op) in ops.iter().enumerate() {
+            let key = match op {
+                PipelineOp::Get(k) | PipelineOp::Delete(k) | PipelineOp::Store(_, k, _, _) => k,
+            };
+            match check_key(key).and_then(|_| inner.route(key)) {
+                Ok(server) => groups[server].push(i),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let ops = &ops;
+        let jobs = groups.iter().enumerate().filter(|(_, g)| !g.is_empty()).map(
+            |(server, group)| async move {
+                let expects: Vec<Expect> = group
+                    .iter()
+                    .map(|&i| match &ops[i] {
+                        PipelineOp::Get(_) => Expect::Values,
+                        PipelineOp::Store(_, _, _, o) if o.noreply => Expect::Nothing,
+                        PipelineOp::Store(..) | PipelineOp::Delete(_) => Expect::Status,
+                    })
+                    .collect();
+                let mut replies: Vec<Option<Reply>> = (0..group.len()).map(|_| None).collect();
+                let outcome = inner
+                    .run(
+                        server,
+                        |out| {
+                            for &i in group {
+                                match &ops[i] {
+                                    PipelineOp::Get(k) => encode_keys_line(out, b"get", None, &[k]),
+                                    PipelineOp::Store(c, k, v, o) => {
+                                        encode_store(out, *c, k, v, *o)
+                                    }
+                                    PipelineOp::Delete(k) => encode_line(out, b"delete", &[k]),
+                                }
+                            }
+                        },
+                        &expects,
+                        |at, reply| replies[at] = Some(reply),
+                    )
+                    .await;
+                (server, outcome, replies)
+            },
+        );
+        for (server, outcome, replies) in join_all(jobs).await {
+            let name = &inner.slots[server].name;
+            for (at, reply) in replies.into_iter().enumerate() {
+                let i = groups[server][at];
+                results[i] = Some(match reply {
+                    Some(Reply::Values(values)) => {
+                        Ok(PipelineReply::Item(values.into_iter().next().map(|(_, item)| item)))
+                    }
+                    Some(Reply::Nothing) => Ok(PipelineReply::Store(StoreOutcome::Sent)),
+                    Some(Reply::Status(status)) => match (&ops[i], status) {
+                        (PipelineOp::Delete(_), Status::Deleted) => {
+                            Ok(PipelineReply::Deleted(true))
+                        }
+                        (PipelineOp::Delete(_), Status::NotFound) => {
+                            Ok(PipelineReply::Deleted(false))
+                        }
+                        (PipelineOp::Store(..), Status::Stored) => {
+                            Ok(PipelineReply::Store(StoreOutcome::Stored))
+                        }
+                        (PipelineOp::Store(..), Status::NotStored) => {
+                            Ok(PipelineReply::Store(StoreOutcome::NotStored))
+                        }
+                        (PipelineOp::Store(..), Status::Exists) => {
+                            Ok(PipelineReply::Store(StoreOutcome::Exists))
+                        }
+                        (PipelineOp::Store(..), Status::NotFound) => {
+                            Ok(PipelineReply::Store(StoreOutcome::NotFound))
+                        }
+                        _ => Err(inner.protocol(server, "a pipelined command")),
+                    },
+                    Some(_) => Err(inner.protocol(server, "a pipelined command")),
+                    None => Err(match &outcome {
+                        Err(Error::Server { kind, .. }) => Error::on(name, clone_kind(kind)),
+                        Err(_) | Ok(()) => {
+                            Error::on(name, ServerErrorKind::Protocol("no reply".into()))
+                        }
+                    }),
+                });
+            }
+        }
+        results.into_iter().map(|r| r.unwrap_or(Err(Error::NoServer))).collect()
+    }
+}
+
+/// A copy of an error kind for fanning one connection failure out to many commands.
+fn clone_kind(kind: &ServerErrorKind) -> ServerErrorKind {
+    match kind {
+        ServerErrorKind::Connect(e) => {
+            ServerErrorKind::Connect(std::io::Error::new(e.kind(), e.to_string()))
+        }
+        ServerErrorKind::ConnectTimeout(d) => ServerErrorKind::ConnectTimeout(*d),
+        ServerErrorKind::Io(e) => ServerErrorKind::Io(std::io::Error::new(e.kind(), e.to_string())),
+        ServerErrorKind::Timeout(d) => ServerErrorKind::Timeout(*d),
+        ServerErrorKind::PoolExhausted(d) => ServerErrorKind::PoolExhausted(*d),
+        ServerErrorKind::MarkedDown(d) => ServerErrorKind::MarkedDown(*d),
+        ServerErrorKind::Protocol(m) => ServerErrorKind::Protocol(m.clone()),
+        ServerErrorKind::Reply(m) => ServerErrorKind::Reply(m.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn futures_are_send_so_callers_can_spawn_them() {
+        let c = Client::builder().server("127.0.0.1:1").build().unwrap();
+        assert_send(&c.get("k"));
+        assert_send(&c.set("k", "v", StoreOptions::default()));
+        assert_send(&c.get_multi(&["a", "b"]));
+        assert_send(&c.meta_get("k", &["v"]));
+        assert_send(&c.version());
+        let mut p = c.pipeline();
+        p.get("k");
+        assert_send(&p.execute());
+    }
+
+    #[test]
+    fn bad_configuration_is_reported() {
+        assert!(matches!(Client::builder().build(), Err(Error::Config(_))));
+        assert!(matches!(Client::builder().server("h:notaport").build(), Err(Error::Config(_))));
+    }
+}

@@ -1,0 +1,198 @@
+//! One TCP connection to one server: write requests, read replies in order (pipelining).
+//!
+//! ```text
+//!   out buffer ──write_all──► socket ──► server
+//!   read buffer ◄─read_buf── socket ◄── server
+//!        │ decode_unit (wire.rs) → Unit + frame (Bytes, zero-copy slices for values)
+//!        ▼
+//!   read_reply(Expect) → Reply
+//! ```
+//!
+//! A connection that was last used for a `noreply` command may hold a late error line (memcached
+//! sends errors even with `noreply`). Before its next request that expects an answer, the
+//! connection writes `mn` first and discards everything up to the `MN` marker.
+
+use crate::error::ServerErrorKind;
+use crate::item::{Item, MetaResponse};
+use crate::wire::{decode_unit, MetaCode, Status, Unit};
+use bytes::{Bytes, BytesMut};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The reply a request expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// A single status word (storage, delete, touch, flush_all, verbosity).
+    Status,
+    /// incr/decr: a number or NOT_FOUND.
+    Number,
+    /// VALUE* END.
+    Values,
+    /// VERSION text.
+    Version,
+    /// STAT* END.
+    Stats,
+    /// One meta reply.
+    Meta,
+    /// Nothing (noreply).
+    Nothing,
+}
+
+/// A parsed reply.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Status(Status),
+    Number(u64),
+    Values(Vec<(Bytes, Item)>),
+    Version(String),
+    Stats(Vec<(String, String)>),
+    Meta(MetaResponse),
+    Nothing,
+}
+
+/// A connection with its buffers.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    stream: TcpStream,
+    read: BytesMut,
+    /// Request bytes to send; callers encode into it, `flush` sends and clears it.
+    pub out: Vec<u8>,
+    /// A noreply command was sent since the last synchronised reply.
+    needs_sync: bool,
+    /// Reply units decoded on this connection so far.
+    pub units: u64,
+}
+
+fn io_kind(e: std::io::Error) -> ServerErrorKind {
+    ServerErrorKind::Io(e)
+}
+
+impl Connection {
+    /// Connects to `host:port` within `timeout`.
+    pub async fn open(
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Connection, ServerErrorKind> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+            Err(_) => return Err(ServerErrorKind::ConnectTimeout(timeout)),
+            Ok(Err(e)) => return Err(ServerErrorKind::Connect(e)),
+            Ok(Ok(stream)) => stream,
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(Connection {
+            stream,
+            read: BytesMut::with_capacity(16 * 1024),
+            out: Vec::with_capacity(1024),
+            needs_sync: false,
+            units: 0,
+        })
+    }
+
+    /// Sends the `out` buffer (after an `mn` resync if a noreply command left it unsure).
+    /// `expects_reply` says whether the requests in `out` get answers.
+    pub async fn flush(&mut self, expects_reply: bool) -> Result<(), ServerErrorKind> {
+        let resync = self.needs_sync && expects_reply;
+        if resync {
+            self.stream.write_all(b"mn\r\n").await.map_err(io_kind)?;
+        }
+        self.stream.write_all(&self.out).await.map_err(io_kind)?;
+        self.out.clear();
+        if resync {
+            // Everything before MN belongs to earlier noreply commands: late error lines.
+            loop {
+                let (unit, _) = self.next_unit().await?;
+                if matches!(unit, Unit::Meta { code: MetaCode::Mn, .. }) {
+                    break;
+                }
+            }
+            self.needs_sync = false;
+        }
+        if !expects_reply {
+            self.needs_sync = true;
+        }
+        Ok(())
+    }
+
+    async fn next_unit(&mut self) -> Result<(Unit, Bytes), ServerErrorKind> {
+        loop {
+            match decode_unit(&self.read) {
+                Ok(Some((unit, used))) => {
+                    self.units += 1;
+                    return Ok((unit, self.read.split_to(used).freeze()));
+                }
+                Ok(None) => {
+                    if self.read.capacity() - self.read.len() < 4096 {
+                        self.read.reserve(64 * 1024);
+                    }
+                    let n = self.stream.read_buf(&mut self.read).await.map_err(io_kind)?;
+                    if n == 0 {
+                        return Err(ServerErrorKind::Io(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "server closed the connection",
+                        )));
+                    }
+                }
+                Err(message) => return Err(ServerErrorKind::Protocol(message)),
+            }
+        }
+    }
+
+    /// Reads the reply of one request.
+    pub async fn read_reply(&mut self, expect: Expect) -> Result<Reply, ServerErrorKind> {
+        if expect == Expect::Nothing {
+            return Ok(Reply::Nothing);
+        }
+        let mut values = Vec::new();
+        let mut stats = Vec::new();
+        loop {
+            let (unit, frame) = self.next_unit().await?;
+            let unexpected = |unit: &Unit| {
+                ServerErrorKind::Protocol(format!("unexpected reply {unit:?} for {expect:?}"))
+            };
+            match (expect, unit) {
+                (_, Unit::ErrorLine(line)) => {
+                    return Err(ServerErrorKind::Reply(
+                        String::from_utf8_lossy(&frame[line]).into_owned(),
+                    ))
+                }
+                (Expect::Status, Unit::Status(status)) => return Ok(Reply::Status(status)),
+                (Expect::Number, Unit::Number(n)) => return Ok(Reply::Number(n)),
+                (Expect::Number, Unit::Status(status)) => return Ok(Reply::Status(status)),
+                (Expect::Values, Unit::Value { key, flags, cas, data }) => {
+                    values.push((frame.slice(key), Item { value: frame.slice(data), flags, cas }));
+                }
+                (Expect::Values | Expect::Stats, Unit::End) => {
+                    return Ok(if expect == Expect::Values {
+                        Reply::Values(values)
+                    } else {
+                        Reply::Stats(stats)
+                    })
+                }
+                (Expect::Stats, Unit::Stat { name, value }) => stats.push((
+                    String::from_utf8_lossy(&frame[name]).into_owned(),
+                    String::from_utf8_lossy(&frame[value]).into_owned(),
+                )),
+                (Expect::Version, Unit::Version(text)) => {
+                    return Ok(Reply::Version(String::from_utf8_lossy(&frame[text]).into_owned()))
+                }
+                (Expect::Meta, Unit::Meta { code, flags }) => {
+                    return Ok(Reply::Meta(MetaResponse {
+                        code,
+                        flags: frame.slice(flags),
+                        value: None,
+                    }))
+                }
+                (Expect::Meta, Unit::MetaValue { flags, data }) => {
+                    return Ok(Reply::Meta(MetaResponse {
+                        code: MetaCode::Va,
+                        flags: frame.slice(flags),
+                        value: Some(frame.slice(data)),
+                    }))
+                }
+                (_, unit) => return Err(unexpected(&unit)),
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Keys written by php-memcached with `OPT_LIBKETAMA_COMPATIBLE` to three servers are all found
+//! by this client on the same servers, and the reverse. Needs /usr/bin/php with the memcached
+//! extension and /usr/bin/memcached.
+
+mod support;
+
+use memcached_client::{Client, StoreOptions};
+use std::collections::HashMap;
+use std::process::Command;
+use support::ServerProcess;
+
+const PHP: &str = "/usr/bin/php";
+
+fn php(script: &str) -> String {
+    assert!(
+        std::path::Path::new(PHP).exists(),
+        "{PHP} not found: install php-cli and php-memcached"
+    );
+    let output = Command::new(PHP).arg("-r").arg(script).output().expect("run php");
+    assert!(
+        output.status.success(),
+        "php failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn php_client(servers: &[ServerProcess]) -> String {
+    let mut s = String::from(
+        "if (!class_exists('Memcached')) { fwrite(STDERR, 'php-memcached missing'); exit(2); }\n\
+         $m = new Memcached();\n$m->setOption(Memcached::OPT_LIBKETAMA_COMPATIBLE, true);\n",
+    );
+    for server in servers {
+        s.push_str(&format!("$m->addServer('127.0.0.1', {});\n", server.port));
+    }
+    s
+}
+
+/// Parses `key\thost:port\tvalue` lines.
+fn lines(out: &str) -> Vec<(String, String, String)> {
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut parts = l.splitn(3, '\t');
+            (
+                parts.next().unwrap().into(),
+                parts.next().unwrap_or("").into(),
+                parts.next().unwrap_or("").into(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn php_writes_rust_reads_and_back() {
+    let servers: Vec<ServerProcess> = (0..3).map(|_| ServerProcess::memcached()).collect();
+    let client =
+        Client::builder().servers(servers.iter().map(ServerProcess::spec)).build().unwrap();
+    let singles: HashMap<String, Client> = servers
+        .iter()
+        .map(|s| (s.spec(), Client::builder().server(&s.spec()).build().unwrap()))
+        .collect();
+
+    // php → rust
+    let script = php_client(&servers)
+        + "for ($i = 0; $i < 1000; $i++) { $k = \"php:key:$i\"; if (!$m->set($k, \"v$i\")) { fwrite(STDERR, $m->getResultMessage()); exit(3); }\n\
+           $s = $m->getServerByKey($k); echo $k, \"\\t\", $s['host'], ':', $s['port'], \"\\n\"; }";
+    let written = lines(&php(&script));
+    assert_eq!(written.len(), 1000);
+    let keys: Vec<&str> = written.iter().map(|(k, _, _)| k.as_str()).collect();
+    let found = client.get_multi(&keys).await.unwrap();
+    assert!(found.failures.is_empty(), "{:?}", found.failures);
+    assert_eq!(found.items.len(), 1000, "every php key is found by the rust client");
+    let mut per_server: HashMap<&str, usize> = HashMap::new();
+    for (i, (key, server, _)) in written.iter().enumerate() {
+        assert_eq!(found.items[key.as_bytes()].value, format!("v{i}").as_bytes());
+        assert_eq!(
+            client.server_for_key(key.as_bytes()).as_deref(),
+            Some(server.as_str()),
+            "{key}"
+        );
+        assert!(singles[server].get(key.as_str()).await.unwrap().is_some(), "{key} is on {server}");
+        *per_server.entry(server).or_default() += 1;
+    }
+    assert_eq!(per_server.len(), 3, "keys spread over all three servers: {per_server:?}");
+
+    // rust → php
+    for i in 0..1000 {
+        client
+            .set(format!("rust:key:{i}"), format!("r{i}"), StoreOptions::default())
+            .await
+            .unwrap();
+    }
+    let script = php_client(&servers)
+        + "$keys = []; for ($i = 0; $i < 1000; $i++) $keys[] = \"rust:key:$i\";\n\
+           $got = $m->getMulti($keys);\n\
+           foreach ($keys as $k) { $s = $m->getServerByKey($k); echo $k, \"\\t\", $s['host'], ':', $s['port'], \"\\t\", $got[$k] ?? 'MISSING', \"\\n\"; }";
+    let read = lines(&php(&script));
+    assert_eq!(read.len(), 1000);
+    for (i, (key, server, value)) in read.iter().enumerate() {
+        assert_eq!(value, &format!("r{i}"), "php found {key}");
+        assert_eq!(
+            client.server_for_key(key.as_bytes()).as_deref(),
+            Some(server.as_str()),
+            "{key}"
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Test servers: real memcached processes on free ports in 23000-23999, killed on drop.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+pub const DEBIAN_MEMCACHED: &str = "/usr/bin/memcached";
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// A port in 23000..24000 that nothing listens on; spread by pid so test binaries running at
+/// the same time do not collide.
+pub fn free_port() -> u16 {
+    let _ = NEXT_PORT.compare_exchange(
+        0,
+        (std::process::id() % 40) as u16 * 25,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..1000 {
+        let offset = NEXT_PORT.fetch_add(1, Ordering::SeqCst) % 1000;
+        let port = 23000 + offset;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpStream::connect(("127.0.0.1", port)).is_err()
+        {
+            return port;
+        }
+    }
+    panic!("no free port in 23000-23999");
+}
+
+/// A server process under test.
+pub struct ServerProcess {
+    binary: String,
+    extra: Vec<String>,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl ServerProcess {
+    /// Starts Debian's memcached on a free port.
+    pub fn memcached() -> ServerProcess {
+        assert!(
+            Path::new(DEBIAN_MEMCACHED).exists(),
+            "{DEBIAN_MEMCACHED} not found: these tests need Debian's memcached 1.6.18 (apt-get install memcached)"
+        );
+        ServerProcess::start(DEBIAN_MEMCACHED, &[])
+    }
+
+    /// Starts `binary -p PORT -l 127.0.0.1 -U 0 extra...` on a free port.
+    pub fn start(binary: &str, extra: &[&str]) -> ServerProcess {
+        let mut server = ServerProcess {
+            binary: binary.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            port: free_port(),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn spec(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = self.port.to_string();
+        let mut args = vec!["-p", &port, "-l", "127.0.0.1", "-U", "0", "-t", "1", "-m", "64"];
+        if self.binary == DEBIAN_MEMCACHED && nix_is_root() {
+            args.extend(["-u", "nobody"]);
+        }
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        args.extend(extra);
+        let child = Command::new(&self.binary)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start listening on {}",
+                self.binary,
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || std::fs::read_to_string("/proc/self/status")
+            .map(|s| {
+                s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+            })
+            .unwrap_or(false)
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
