@@ -1,8 +1,47 @@
 //! The memcached-compatible server: command-line settings, listeners, worker event loops and the
 //! glue that executes protocol requests against the store.
 //!
+//! Thread model (memcached's, with mio instead of libevent):
+//!
+//! ```text
+//!                 ┌───────────────────────── one process ─────────────────────────────┐
+//!   clients ──TCP/UNIX──> control thread: listeners ──round robin (channel+Waker)──┐    │
+//!                         │  + stop pipe (SIGTERM/SIGINT/SIGUSR1, `shutdown`)      │    │
+//!                         │                                                        v    │
+//!   clients ──UDP──────────────────────────────────────────────> worker 0 .. worker N-1 │
+//!                                                                (mio loop each, owns   │
+//!                         clock thread: now: AtomicU32 ──now──>   its connections)      │
+//!                         + maintenance tick                          │ get(key, now,   │
+//!                                   │                                 v  |item| ..)     │
+//!                                   └──────────────> Arc<Store> (sharded locks) <──┘    │
+//!                 └───────────────────────────────────────────────────────────────────┘
+//! ```
+//!
 //! Module map (each module's doc says more):
 //! - [`settings`]: memcached's command-line flags, `-o` extended options and the TOML config file,
 //!   validated into one [`settings::Settings`] value.
+//! - [`config`]: the runtime view of the settings that listeners, workers and commands read.
+//! - [`server`]: binds sockets, starts the clock thread and workers, runs the control loop.
+//! - [`listener`]: socket binding and the accept/hand-out path (with `-c`).
+//! - [`worker`]: one mio event loop per worker thread.
+//! - [`connection`]: buffers, pipelining, fairness (`-R`) and backpressure per connection.
+//! - [`udp`]: the 8-byte UDP frame header and response splitting.
+//! - [`commands`]: decoded requests executed against the store, one file per command family.
+//! - [`startup`]: from [`settings::Settings`] to a running server (process steps, store, sockets).
+//! - [`clock`]: the coarse per-second clock passed to the store as `now`.
+//! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 and `shutdown` through one stop latch.
+//! - [`shared`], [`counters`]: server-wide state and per-worker statistics.
 
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod connection;
+pub mod counters;
+pub mod listener;
+pub mod server;
 pub mod settings;
+pub mod shared;
+pub mod signals;
+pub mod startup;
+pub mod udp;
+pub mod worker;

@@ -1,0 +1,217 @@
+//! Meta commands: `mg`, `ms`, `md`, `ma`, `mn`, `me`.
+//!
+//! protocol.txt, "Meta Commands": `<cm> <key> <flags>*\r\n`; replies are two-letter codes
+//! with return flags in request order (`VA`, `HD`, `EN`, `NS`, `EX`, `NF`, `MN`, `ME`). The
+//! codec parses the flags and encodes the replies; this file maps them to store calls.
+//! Quiet mode (`q`) hides `EN` for mg, `HD` for ms/md, `HD`/`VA` for ma
+//! ([`MetaStatus::hidden_by_quiet`]).
+
+use memcached_codec::{
+    encode_meta_arithmetic_hit, encode_meta_debug_reply, encode_meta_get_hit,
+    encode_meta_noop_reply, encode_meta_set_result, encode_meta_status, ErrorKind,
+    MetaArithmeticMode, MetaArithmeticRequest, MetaCommand, MetaDebugRequest, MetaItemInfo,
+    MetaRequest, MetaSetMode as CodecSetMode, MetaSetRequest, MetaStatus, KEY_BUFFER_LEN,
+};
+use memcached_store::{
+    ArithOp, ArithOutcome, DeleteOutcome, MetaArith, MetaDelete, MetaGet, MetaSet, MetaSetMode,
+    StoreOutcome,
+};
+
+use super::storage::store_error_kind;
+use super::CommandExecutor;
+use crate::connection::After;
+use crate::counters::bump;
+use crate::shared::PrefixOp;
+
+fn ttl_left(exptime: u32, now: u32) -> i64 {
+    if exptime == 0 {
+        -1
+    } else {
+        i64::from(exptime) - i64::from(now)
+    }
+}
+
+/// `mg <key> <flags>*`.
+pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u8>) -> After {
+    bump(&exec.counters.cmd_meta, 1);
+    let mut key_buf = [0u8; KEY_BUFFER_LEN];
+    let key = r.key.decode(&mut key_buf);
+    let now = exec.now();
+    let flags = &r.flags;
+    let opts = MetaGet {
+        touch: flags.ttl().map(i64::from),
+        no_bump: flags.no_lru_bump(),
+        vivify: flags.vivify_ttl().map(i64::from),
+        recache_below: flags.recache_ttl().map(|t| u32::try_from(t).unwrap_or(0)),
+    };
+    let hit = exec.store.meta_get(key, &opts, now, |item| {
+        let info = MetaItemInfo {
+            client_flags: item.flags(),
+            cas: item.cas(),
+            ttl_left: item.ttl(now),
+            last_access: u64::from(item.seconds_since_access(now)),
+            fetched: item.fetched_before(),
+            size: item.value().len(),
+            token_sent: item.win_already_sent(),
+            stale: item.stale(),
+            won: item.win(),
+        };
+        let value = flags.return_value().then(|| item.value());
+        encode_meta_get_hit(out, r, key, &info, value);
+    });
+    exec.shared.prefixes.record(key, PrefixOp::Get(hit.is_some()));
+    if hit.is_none() && !(flags.quiet() && MetaStatus::Miss.hidden_by_quiet(MetaCommand::Get)) {
+        encode_meta_status(out, MetaStatus::Miss, r, key);
+    }
+    After::Continue
+}
+
+/// `ms <key> <datalen> <flags>*` + data block.
+pub fn meta_set(exec: &mut CommandExecutor, r: &MetaSetRequest<'_>, out: &mut Vec<u8>) -> After {
+    bump(&exec.counters.cmd_meta, 1);
+    let mut key_buf = [0u8; KEY_BUFFER_LEN];
+    let key = r.key.decode(&mut key_buf);
+    let flags = &r.flags;
+    let opts = MetaSet {
+        mode: match r.mode {
+            CodecSetMode::Set => MetaSetMode::Set,
+            CodecSetMode::Add => MetaSetMode::Add,
+            CodecSetMode::Append => MetaSetMode::Append,
+            CodecSetMode::Prepend => MetaSetMode::Prepend,
+            CodecSetMode::Replace => MetaSetMode::Replace,
+        },
+        compare_cas: flags.compare_cas(),
+        invalidate: flags.invalidate(),
+        explicit_cas: None,
+        vivify_on_miss: None,
+    };
+    exec.shared.prefixes.record(key, PrefixOp::Set);
+    let ttl = flags.ttl().map_or(0, i64::from);
+    let client_flags = flags.client_flags().unwrap_or(0);
+    match exec.store.meta_set(key, r.data, client_flags, ttl, exec.now(), &opts) {
+        Ok(done) => {
+            let status = match done.outcome {
+                StoreOutcome::Stored => MetaStatus::Stored,
+                StoreOutcome::NotStored => MetaStatus::NotStored,
+                StoreOutcome::Exists => MetaStatus::Exists,
+                StoreOutcome::NotFound => MetaStatus::NotFound,
+            };
+            if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Set)) {
+                encode_meta_set_result(out, status, r, key, done.cas);
+            }
+        }
+        Err(e) => store_error_kind(e).encode(out),
+    }
+    After::Continue
+}
+
+/// `md <key> <flags>*`.
+pub fn meta_delete(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u8>) -> After {
+    bump(&exec.counters.cmd_meta, 1);
+    let mut key_buf = [0u8; KEY_BUFFER_LEN];
+    let key = r.key.decode(&mut key_buf);
+    let flags = &r.flags;
+    let opts = MetaDelete {
+        compare_cas: flags.compare_cas(),
+        invalidate: flags.invalidate(),
+        new_ttl: flags.ttl().map(i64::from),
+        explicit_cas: None,
+    };
+    exec.shared.prefixes.record(key, PrefixOp::Delete);
+    let status = match exec.store.meta_delete(key, exec.now(), &opts) {
+        DeleteOutcome::Deleted => MetaStatus::Stored,
+        DeleteOutcome::NotFound => MetaStatus::NotFound,
+        DeleteOutcome::Exists => MetaStatus::Exists,
+    };
+    if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Delete)) {
+        encode_meta_status(out, status, r, key);
+    }
+    After::Continue
+}
+
+/// `ma <key> <flags>*`.
+pub fn meta_arithmetic(
+    exec: &mut CommandExecutor,
+    r: &MetaArithmeticRequest<'_>,
+    out: &mut Vec<u8>,
+) -> After {
+    bump(&exec.counters.cmd_meta, 1);
+    let mut key_buf = [0u8; KEY_BUFFER_LEN];
+    let key = r.key.decode(&mut key_buf);
+    let flags = &r.flags;
+    let now = exec.now();
+    let opts = MetaArith {
+        op: match r.mode {
+            MetaArithmeticMode::Incr => ArithOp::Incr,
+            MetaArithmeticMode::Decr => ArithOp::Decr,
+        },
+        delta: r.delta(),
+        compare_cas: flags.compare_cas(),
+        vivify: flags.vivify_ttl().map(i64::from),
+        initial: r.initial(),
+        new_ttl: flags.ttl().map(i64::from),
+    };
+    let as_request = MetaRequest { key: r.key, flags: r.flags };
+    let status = match exec.store.meta_arith(key, &opts, now) {
+        Ok(ArithOutcome::Value { value, cas, exptime, .. }) => {
+            let status = if flags.return_value() { MetaStatus::Value } else { MetaStatus::Stored };
+            if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Arithmetic)) {
+                encode_meta_arithmetic_hit(out, r, key, value, cas, ttl_left(exptime, now));
+            }
+            return After::Continue;
+        }
+        Ok(ArithOutcome::NotFound) => MetaStatus::NotFound,
+        Ok(ArithOutcome::NotStored) => MetaStatus::NotStored,
+        Ok(ArithOutcome::Exists) => MetaStatus::Exists,
+        Err(e) => {
+            let kind = store_error_kind(e);
+            if kind == ErrorKind::OutOfMemoryStoring {
+                ErrorKind::OutOfMemory.encode(out);
+            } else {
+                kind.encode(out);
+            }
+            return After::Continue;
+        }
+    };
+    if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Arithmetic)) {
+        encode_meta_status(out, status, &as_request, key);
+    }
+    After::Continue
+}
+
+/// `mn`: replies `MN`.
+pub fn meta_noop(exec: &mut CommandExecutor, out: &mut Vec<u8>) -> After {
+    bump(&exec.counters.cmd_meta, 1);
+    encode_meta_noop_reply(out);
+    After::Continue
+}
+
+/// `me <key> [b]`: the item's metadata, or `EN`.
+pub fn meta_debug(
+    exec: &mut CommandExecutor,
+    r: &MetaDebugRequest<'_>,
+    out: &mut Vec<u8>,
+) -> After {
+    bump(&exec.counters.cmd_meta, 1);
+    let mut key_buf = [0u8; KEY_BUFFER_LEN];
+    let key = r.key.decode(&mut key_buf);
+    let now = exec.now();
+    let base64 = r.key.is_base64();
+    let found = exec.store.peek(key, now, |item| {
+        encode_meta_debug_reply(
+            out,
+            key,
+            base64,
+            ttl_left(item.exptime(), now),
+            u64::from(item.seconds_since_access(now)),
+            item.cas(),
+            item.fetched_before(),
+            item.class_id(),
+            usize::try_from(item.item_size()).unwrap_or(0),
+        );
+    });
+    if found.is_none() {
+        out.extend_from_slice(b"EN\r\n");
+    }
+    After::Continue
+}

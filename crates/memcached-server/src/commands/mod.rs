@@ -1,0 +1,166 @@
+//! Executing decoded requests against the store: one file per command family.
+//!
+//! ```text
+//!   input bytes ──decode_request──> Request<'_> (borrows the input) ──match──┬─ storage.rs   set add replace append prepend cas
+//!        │                                                                   ├─ retrieval.rs get gets gat gats
+//!        │ Err(DecodeError): send its line (unless noreply),                 ├─ arith.rs     incr decr
+//!        │   skip/swallow the bytes it names, or close                       ├─ delete_touch.rs delete touch
+//!        v                                                                   ├─ meta.rs      mg ms md ma mn me
+//!   Step::{NeedMore, Hostile, Done { consumed, after }}                      ├─ stats.rs     stats *
+//!                                                                            └─ admin.rs     flush_all version verbosity quit
+//!                                                                                            shutdown slabs lru lru_crawler ...
+//! ```
+//!
+//! Responses are encoded straight into the connection's output buffer; values are copied from
+//! the store's slab chunk into that buffer inside the store's read closure. Nothing here
+//! allocates per request.
+
+mod admin;
+mod arith;
+mod delete_touch;
+mod meta;
+mod retrieval;
+mod stats;
+mod storage;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use memcached_codec::{decode_request, DecodeError, ErrorKind, Limits, Recovery, Request};
+use memcached_store::{Store, StoreConfig};
+
+use crate::connection::{After, RequestExecutor, Session, Step};
+use crate::counters::{bump, WorkerCounters};
+use crate::server::{serve, BoundSockets};
+use crate::settings::Settings;
+use crate::shared::Shared;
+use crate::signals::StopKind;
+
+/// The version `version` and `stats` report: memcached's, so clients that check it behave.
+pub const REPORTED_VERSION: &str = "1.6.18";
+
+/// Expired items the maintenance tick may look at per second.
+const RECLAIM_BUDGET_PER_TICK: usize = 10_000;
+
+/// One worker's command executor: the store, server state and this worker's counters.
+#[derive(Debug)]
+pub struct CommandExecutor {
+    shared: Arc<Shared>,
+    store: Arc<Store>,
+    counters: Arc<WorkerCounters>,
+    limits: Limits,
+}
+
+impl CommandExecutor {
+    /// An executor for one worker.
+    pub fn new(shared: Arc<Shared>, store: Arc<Store>, counters: Arc<WorkerCounters>) -> Self {
+        let limits = Limits {
+            item_size_max: shared.config.item_size_max,
+            cas_enabled: shared.config.cas_enabled,
+            ..Limits::default()
+        };
+        Self { shared, store, counters, limits }
+    }
+
+    fn now(&self) -> u32 {
+        self.shared.clock.now()
+    }
+
+    fn dispatch(
+        &mut self,
+        request: Request<'_>,
+        session: &mut Session,
+        out: &mut Vec<u8>,
+    ) -> After {
+        match request {
+            Request::Storage(r) => storage::storage(self, &r, out),
+            Request::Retrieval(r) => retrieval::retrieval(self, &r, out),
+            Request::Delete(r) => delete_touch::delete(self, &r, out),
+            Request::Touch(r) => delete_touch::touch(self, &r, out),
+            Request::Arithmetic(r) => arith::arithmetic(self, &r, out),
+            Request::MetaGet(r) => meta::meta_get(self, &r, out),
+            Request::MetaSet(r) => meta::meta_set(self, &r, out),
+            Request::MetaDelete(r) => meta::meta_delete(self, &r, out),
+            Request::MetaArithmetic(r) => meta::meta_arithmetic(self, &r, out),
+            Request::MetaNoop => meta::meta_noop(self, out),
+            Request::MetaDebug(r) => meta::meta_debug(self, &r, out),
+            Request::Stats(r) => stats::stats(self, r, session, out),
+            other => admin::admin(self, other, session, out),
+        }
+    }
+
+    fn decode_error(&mut self, error: DecodeError, input_len: usize, out: &mut Vec<u8>) -> Step {
+        match error.recovery {
+            Recovery::Close => Step::Hostile,
+            Recovery::Discard(n) => {
+                if error.kind == ErrorKind::ObjectTooLarge {
+                    bump(&self.counters.store_too_large, 1);
+                }
+                if let Some(line) = error.response_line() {
+                    out.extend_from_slice(line);
+                }
+                if n <= input_len {
+                    Step::Done { consumed: n.max(1).min(input_len), after: After::Continue }
+                } else {
+                    Step::Done { consumed: input_len, after: After::Swallow(n - input_len) }
+                }
+            }
+        }
+    }
+}
+
+impl RequestExecutor for CommandExecutor {
+    fn execute(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
+        match decode_request(input, &self.limits) {
+            Ok(None) => Step::NeedMore,
+            Ok(Some((request, consumed))) => {
+                let after = self.dispatch(request, session, out);
+                Step::Done { consumed, after }
+            }
+            Err(error) => self.decode_error(error, input.len(), out),
+        }
+    }
+}
+
+/// The store for `settings` (`-m -I -f -n -M -C`).
+pub fn build_store(settings: &Settings) -> Result<Arc<Store>, String> {
+    let config = StoreConfig {
+        memory_limit_bytes: settings.memory_limit_bytes(),
+        item_size_max: usize::try_from(settings.item_size_max).unwrap_or(1024 * 1024),
+        growth_factor: settings.growth_factor,
+        min_chunk: usize::try_from(settings.chunk_size_min).unwrap_or(48),
+        evict: settings.evict,
+        cas_enabled: settings.cas_enabled,
+        ..StoreConfig::default()
+    };
+    Store::new(config).map(Arc::new).map_err(|e| e.to_string())
+}
+
+/// Serves `store` on the bound sockets until a stop request (see [`crate::server::serve`]);
+/// the maintenance tick reclaims expired items and runs slab automove.
+pub fn serve_store(
+    shared: Arc<Shared>,
+    sockets: BoundSockets,
+    store: Arc<Store>,
+) -> std::io::Result<StopKind> {
+    let maintenance_store = Arc::clone(&store);
+    let maintenance_shared = Arc::clone(&shared);
+    let maintenance = move |now: u32| {
+        if maintenance_shared.lru_crawler.load(Ordering::Relaxed) {
+            maintenance_store.reclaim_expired(now, RECLAIM_BUDGET_PER_TICK);
+        }
+        let automove = maintenance_shared.slab_automove.load(Ordering::Relaxed);
+        if automove > 0 {
+            maintenance_store.automove_tick(now, automove >= 2);
+        }
+    };
+    let executor_shared = Arc::clone(&shared);
+    serve(
+        shared,
+        sockets,
+        move |_, counters| {
+            CommandExecutor::new(Arc::clone(&executor_shared), Arc::clone(&store), counters)
+        },
+        maintenance,
+    )
+}

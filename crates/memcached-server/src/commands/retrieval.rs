@@ -1,0 +1,36 @@
+//! `get`, `gets`, `gat`, `gats` (and `bget`, decoded as `get`).
+//!
+//! protocol.txt: `get <key>*\r\n` / `gets <key>*\r\n` / `gat <exptime> <key>*\r\n` /
+//! `gats <exptime> <key>*\r\n`. Each hit is `VALUE <key> <flags> <bytes> [<cas unique>]\r\n`
+//! `<data block>\r\n`; misses are left out; the reply ends with `END\r\n`.
+//!
+//! The value is copied from the slab chunk into the output buffer inside the store's
+//! closure: one copy, no allocation.
+
+use memcached_codec::{encode_end, encode_value, RetrievalRequest};
+
+use super::CommandExecutor;
+use crate::connection::After;
+use crate::shared::PrefixOp;
+
+/// Executes a retrieval command.
+pub fn retrieval(exec: &mut CommandExecutor, r: &RetrievalRequest<'_>, out: &mut Vec<u8>) -> After {
+    let now = exec.now();
+    let with_cas = r.command.returns_cas();
+    let prefixes = exec.shared.prefixes.enabled();
+    for key in r.keys.iter() {
+        let emit = |item: &memcached_store::ItemRef<'_>| {
+            let cas = with_cas.then(|| item.cas());
+            encode_value(out, key, item.flags(), cas, item.value());
+        };
+        let hit = match r.exptime {
+            Some(exptime) => exec.store.gat(key, i64::from(exptime), now, emit),
+            None => exec.store.get(key, now, emit),
+        };
+        if prefixes {
+            exec.shared.prefixes.record(key, PrefixOp::Get(hit.is_some()));
+        }
+    }
+    encode_end(out);
+    After::Continue
+}

@@ -1,0 +1,362 @@
+//! One client connection: its socket, reusable input/output buffers, and the loop that turns
+//! received bytes into responses with pipelining, fairness and backpressure.
+//!
+//! ```text
+//!            read(2) until EAGAIN                    execute() per request        write(2)
+//!  socket ─────────────────────> InputBuffer ──────────────────────────────> output ───────> socket
+//!                                [start..end)   (stops while output > cap:     Vec<u8>
+//!                                               the client must read first)    (one write per batch)
+//! ```
+//!
+//! `drive` runs the cycle: handle every complete request already buffered (at most
+//! `reqs_per_event`, then yield), write all responses of the batch at once, and only read more
+//! when the pending output is below the cap. A client that never reads its replies therefore
+//! stops being read from; its memory stays bounded by the cap plus one response.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use crate::counters::{bump, WorkerCounters};
+use crate::signals::StopKind;
+
+/// Initial size of a connection's input buffer; it grows for large values and shrinks back.
+pub const INPUT_BUFFER_INITIAL: usize = 16 * 1024;
+/// Output buffers larger than this are released once they have been written out.
+const OUTPUT_BUFFER_KEEP: usize = 256 * 1024;
+
+/// The byte stream under a connection.
+#[derive(Debug)]
+pub enum Stream {
+    /// A TCP client.
+    Tcp(mio::net::TcpStream),
+    /// A UNIX-domain socket client.
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    /// The stream as a mio event source.
+    pub fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+
+    /// The peer's address as `stats conns` prints it.
+    pub fn peer_description(&self) -> String {
+        match self {
+            Stream::Tcp(s) => match s.peer_addr() {
+                Ok(SocketAddr::V4(a)) => format!("{}:{}", a.ip(), a.port()),
+                Ok(SocketAddr::V6(a)) => format!("[{}]:{}", a.ip(), a.port()),
+                Err(_) => "unknown".to_owned(),
+            },
+            Stream::Unix(s) => s
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_else(|| "unix".to_owned()),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What executing one request asks the connection to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Go on with the next request.
+    Continue,
+    /// Discard this many more input bytes (the data block of a rejected storage command that
+    /// has not fully arrived yet), then go on.
+    Swallow(usize),
+    /// Flush the output, then close (`quit`, fatal protocol errors).
+    Close,
+    /// Flush the output, then ask the server to stop (`shutdown`).
+    Stop(StopKind),
+}
+
+/// The result of offering buffered input to a [`RequestExecutor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The buffered bytes do not hold a whole request yet.
+    NeedMore,
+    /// The input holds a line that can never become a valid request: close the connection
+    /// without a reply (endless line, absurd length).
+    Hostile,
+    /// One request was handled: `consumed` input bytes, and what to do next.
+    Done {
+        /// Bytes of input the request occupied (including any data block).
+        consumed: usize,
+        /// What the connection does next.
+        after: After,
+    },
+}
+
+/// Executes requests: parses one request at the front of `input`, appends its response to
+/// `out`.
+pub trait RequestExecutor {
+    /// Handles at most one request from the front of `input`.
+    fn execute(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step;
+}
+
+/// Per-connection protocol state that commands may read or change.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// Server-wide connection number (for logs).
+    pub id: u64,
+    /// Set when the connection came in over UDP (some replies differ).
+    pub udp: bool,
+    /// The socket's descriptor (`stats conns` marks the asking connection).
+    pub fd: i32,
+}
+
+/// Limits a worker applies to each of its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct DriveLimits {
+    /// Requests handled before yielding to other connections (`-R`).
+    pub reqs_per_event: u32,
+    /// Pending output above which input is not processed (backpressure).
+    pub output_cap: usize,
+    /// Largest input buffer a single request may need.
+    pub max_input: usize,
+}
+
+/// Whether the connection stays open after [`Connection::drive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drive {
+    /// Wait for the next readiness event.
+    Open,
+    /// More work is buffered but the request budget is spent: drive again soon.
+    Yield,
+    /// Close the connection now.
+    Close,
+    /// Close the connection and stop the server.
+    Stop(StopKind),
+}
+
+/// Received bytes not yet consumed: `buf[start..end]`.
+#[derive(Debug)]
+struct InputBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl InputBuffer {
+    fn new() -> Self {
+        Self { buf: vec![0; INPUT_BUFFER_INITIAL], start: 0, end: 0 }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > INPUT_BUFFER_INITIAL * 4 {
+                self.buf = vec![0; INPUT_BUFFER_INITIAL];
+            }
+        }
+    }
+
+    /// Makes room for more input; false when the buffer is at `max` already.
+    fn make_room(&mut self, max: usize) -> bool {
+        if self.end < self.buf.len() {
+            return true;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            return true;
+        }
+        if self.buf.len() >= max {
+            return false;
+        }
+        let grown = (self.buf.len() * 2).min(max).max(self.buf.len() + 1);
+        self.buf.resize(grown, 0);
+        true
+    }
+}
+
+/// A client connection owned by one worker.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket.
+    pub stream: Stream,
+    /// Protocol state.
+    pub session: Session,
+    /// Coarse time of the last request (for the idle timeout and `stats conns`).
+    pub last_active: u32,
+    input: InputBuffer,
+    output: Vec<u8>,
+    written: usize,
+    swallow: usize,
+    closing: bool,
+    stopping: Option<StopKind>,
+}
+
+impl Connection {
+    /// Wraps an accepted stream.
+    pub fn new(stream: Stream, session: Session, now: u32) -> Self {
+        Self {
+            stream,
+            session,
+            last_active: now,
+            input: InputBuffer::new(),
+            output: Vec::with_capacity(INPUT_BUFFER_INITIAL),
+            written: 0,
+            swallow: 0,
+            closing: false,
+            stopping: None,
+        }
+    }
+
+    /// Bytes of output not yet written to the socket.
+    pub fn pending_output(&self) -> usize {
+        self.output.len() - self.written
+    }
+
+    /// Memory this connection's buffers hold (for tests and `stats`).
+    pub fn buffer_bytes(&self) -> usize {
+        self.input.buf.len() + self.output.capacity()
+    }
+
+    /// Handles everything that can be handled now: buffered requests, output, more input.
+    pub fn drive<E: RequestExecutor>(
+        &mut self,
+        executor: &mut E,
+        limits: &DriveLimits,
+        counters: &WorkerCounters,
+        now: u32,
+    ) -> Drive {
+        let mut handled = 0u32;
+        loop {
+            // 1. Handle the complete requests already buffered, as long as output is below cap.
+            let mut yielded = false;
+            while !self.closing && self.pending_output() < limits.output_cap {
+                if self.swallow > 0 {
+                    let n = self.swallow.min(self.input.pending().len());
+                    self.input.consume(n);
+                    self.swallow -= n;
+                    if self.swallow > 0 {
+                        break;
+                    }
+                }
+                if self.input.pending().is_empty() {
+                    break;
+                }
+                if handled >= limits.reqs_per_event {
+                    yielded = true;
+                    bump(&counters.conn_yields, 1);
+                    break;
+                }
+                let step =
+                    executor.execute(&mut self.session, self.input.pending(), &mut self.output);
+                match step {
+                    Step::NeedMore => break,
+                    Step::Hostile => return Drive::Close,
+                    Step::Done { consumed, after } => {
+                        handled += 1;
+                        self.last_active = now;
+                        self.input.consume(consumed);
+                        match after {
+                            After::Continue => {}
+                            After::Swallow(n) => self.swallow = n,
+                            After::Close => self.closing = true,
+                            After::Stop(kind) => {
+                                self.closing = true;
+                                self.stopping = Some(kind);
+                            }
+                        }
+                    }
+                }
+            }
+
+            // 2. Write the whole batch of responses.
+            match self.flush_output(counters) {
+                Ok(()) => {}
+                Err(_) => return Drive::Close,
+            }
+            if self.closing {
+                if self.pending_output() == 0 {
+                    return match self.stopping {
+                        Some(kind) => Drive::Stop(kind),
+                        None => Drive::Close,
+                    };
+                }
+                return Drive::Open;
+            }
+            if yielded {
+                return Drive::Yield;
+            }
+            // 3. Backpressure: the client must read before we read more from it.
+            if self.pending_output() >= limits.output_cap {
+                return Drive::Open;
+            }
+            // 4. Read more input.
+            if !self.input.make_room(limits.max_input) {
+                return Drive::Close;
+            }
+            let end = self.input.end;
+            match self.stream.read(&mut self.input.buf[end..]) {
+                Ok(0) => {
+                    // The peer closed its side; what it sent before was already handled.
+                    return Drive::Close;
+                }
+                Ok(n) => {
+                    self.input.end += n;
+                    bump(&counters.bytes_read, n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Drive::Close,
+            }
+        }
+    }
+
+    /// Writes pending output until done or the socket would block.
+    fn flush_output(&mut self, counters: &WorkerCounters) -> io::Result<()> {
+        while self.written < self.output.len() {
+            match self.stream.write(&self.output[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.written += n;
+                    bump(&counters.bytes_written, n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.output.clear();
+        self.written = 0;
+        if self.output.capacity() > OUTPUT_BUFFER_KEEP {
+            self.output = Vec::with_capacity(INPUT_BUFFER_INITIAL);
+        }
+        Ok(())
+    }
+}

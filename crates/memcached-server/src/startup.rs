@@ -1,0 +1,132 @@
+//! From validated [`Settings`] to a running server: the process steps in memcached's order,
+//! the store, the sockets, then [`crate::server::serve`] until a stop request.
+//!
+//! ```text
+//!   Settings ─> warnings on stderr ─> -r core dumps ─> -c open-files limit ─> -u user
+//!     ─> -d daemonize (before any thread) ─> -k mlockall ─> Store ─> bind sockets
+//!     ─> -P pidfile ─> signals ─> serve(...) ─> remove pidfile ─> exit status
+//! ```
+//!
+//! memcached refuses to run as root without `-u`; so that `cargo run -p memcached-server`
+//! works as documented, this server instead keeps running as the current user and says so
+//! once on stderr (with `-u` it switches user exactly like memcached).
+
+use std::sync::Arc;
+
+use crate::config::ServerConfig;
+use crate::settings::{self, Settings, SettingsError, EX_OSERR};
+
+/// Descriptors memcached keeps aside besides client connections (listeners, pipes, logs).
+const RESERVED_FDS: u32 = 64;
+
+/// The runtime configuration for `settings` (addresses resolved).
+pub fn server_config(settings: &Settings) -> Result<ServerConfig, SettingsError> {
+    let tcp_addrs = if settings.uses_unix_socket() || settings.tcp_port == 0 {
+        Vec::new()
+    } else {
+        settings.tcp_listen_addrs()?
+    };
+    Ok(ServerConfig {
+        tcp_addrs,
+        udp_addrs: settings.udp_listen_addrs()?,
+        unix_socket: settings.unix_socket.clone(),
+        unix_socket_mask: settings.unix_mask,
+        threads: usize::try_from(settings.threads.max(1)).unwrap_or(4),
+        max_connections: usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
+        reqs_per_event: settings.reqs_per_event.max(1),
+        backlog: i32::try_from(settings.backlog).unwrap_or(i32::MAX),
+        idle_timeout: settings.idle_timeout,
+        verbosity: u32::from(settings.verbosity),
+        item_size_max: usize::try_from(settings.item_size_max).unwrap_or(1024 * 1024),
+        shutdown_enabled: settings.enable_shutdown,
+        cas_enabled: settings.cas_enabled,
+        flush_enabled: settings.flush_enabled,
+        dumps_enabled: settings.dump_enabled,
+        prefix_delimiter: u8::try_from(settings.prefix_delimiter).unwrap_or(b':'),
+        detail_enabled: settings.detail_enabled,
+        track_sizes: settings.track_sizes,
+        slab_reassign: settings.slab_reassign,
+        slab_automove: settings.slab_automove,
+        lru_crawler: settings.lru_crawler,
+        output_cap: ServerConfig::default().output_cap,
+    })
+}
+
+fn fail(error: &dyn std::fmt::Display, code: i32) -> i32 {
+    eprintln!("{error}");
+    code
+}
+
+/// Runs the server described by `settings` in this process; returns the exit status.
+pub fn run(settings: &Settings) -> i32 {
+    for warning in &settings.warnings {
+        eprintln!("{warning}");
+    }
+    if settings.enable_coredumps {
+        if let Err(e) = settings::enable_core_dumps() {
+            return fail(&e, e.exit_code());
+        }
+    }
+    if let Err(e) = settings::raise_open_files_limit(settings.max_connections, RESERVED_FDS) {
+        return fail(&e, e.exit_code());
+    }
+    // SAFETY: getuid takes no arguments and cannot fail.
+    let is_root = unsafe { libc::getuid() } == 0;
+    match settings.user.as_deref() {
+        Some(user) => {
+            if let Err(e) = settings::drop_privileges(Some(user)) {
+                return fail(&e, e.exit_code());
+            }
+        }
+        None if is_root && settings.verbosity > 0 => {
+            eprintln!("warning: running as root (memcached would require -u <user>)");
+        }
+        None => {}
+    }
+    if settings.daemonize {
+        if let Err(e) = settings::daemonize(settings.enable_coredumps, settings.verbosity > 0) {
+            return fail(&e, e.exit_code());
+        }
+    }
+    if settings.lock_memory {
+        if let Err(warning) = settings::lock_memory() {
+            eprintln!("{warning}");
+        }
+    }
+    let config = match server_config(settings) {
+        Ok(config) => config,
+        Err(e) => return fail(&e, e.exit_code()),
+    };
+    let stop = match crate::signals::StopLatch::new() {
+        Ok(latch) => Arc::new(latch),
+        Err(e) => return fail(&e, EX_OSERR),
+    };
+    let mut shared = crate::shared::Shared::new(config, Arc::clone(&stop));
+    shared.settings_report =
+        settings.stats_settings().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let store = match crate::commands::build_store(settings) {
+        Ok(store) => store,
+        Err(message) => return fail(&message, 1),
+    };
+    let shared = Arc::new(shared);
+    let sockets = match crate::server::bind_sockets(&shared) {
+        Ok(sockets) => sockets,
+        Err(e) => return fail(&e, EX_OSERR),
+    };
+    if let Some(path) = &settings.pidfile {
+        if let Err(e) = settings::write_pidfile(path, std::process::id()) {
+            eprintln!("{e}");
+        }
+    }
+    if let Err(e) = crate::signals::install(&stop) {
+        return fail(&e, EX_OSERR);
+    }
+    let result = crate::commands::serve_store(Arc::clone(&shared), sockets, store);
+    if let Some(path) = &settings.pidfile {
+        let _ = settings::remove_pidfile(path);
+    }
+    match result {
+        Ok(_) => 0,
+        Err(e) => fail(&e, EX_OSERR),
+    }
+}
