@@ -25,8 +25,13 @@ use crate::error::{check_key, Error, Result, ServerErrorKind, ServerFailure};
 use crate::health::{Availability, Health, HealthPolicy, Transition};
 use crate::item::{Item, MetaResponse, StoreOptions, StoreOutcome};
 use crate::join::join_all;
-use crate::wire::{encode_line, encode_meta, MetaCode, Status};
+use crate::wire::{encode_meta_command, MetaCode, Status};
 use bytes::Bytes;
+use memcached_codec::{
+    encode_arithmetic, encode_delete, encode_flush_all, encode_meta_noop, encode_retrieval,
+    encode_stats, encode_storage, encode_touch, ArithmeticCommand, MetaCommand, Request,
+    RetrievalCommand, StorageCommand,
+};
 use memcached_router::{Router, RouterConfig, Server};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -286,7 +291,7 @@ impl Inner {
         let attempt = async {
             let mut conn =
                 Connection::open(&slot.server.host, slot.server.port, self.connect_timeout).await?;
-            encode_line(&mut conn.out, b"version", &[]);
+            Request::Version.encode(&mut conn.out);
             conn.flush(true).await?;
             conn.read_reply(Expect::Version).await?;
             Ok::<Connection, ServerErrorKind>(conn)
@@ -468,11 +473,6 @@ fn validate_token(token: &str) -> Result<()> {
     Ok(())
 }
 
-fn push_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
-    use std::io::Write;
-    let _ = write!(out, "{n}");
-}
-
 /// One server's answer to `stats`: (name, value) pairs in server order.
 pub type ServerStats = Vec<(String, String)>;
 
@@ -505,19 +505,6 @@ pub enum StoreCommand {
     Cas(u64),
 }
 
-impl StoreCommand {
-    fn verb(self) -> &'static [u8] {
-        match self {
-            StoreCommand::Set => b"set",
-            StoreCommand::Add => b"add",
-            StoreCommand::Replace => b"replace",
-            StoreCommand::Append => b"append",
-            StoreCommand::Prepend => b"prepend",
-            StoreCommand::Cas(_) => b"cas",
-        }
-    }
-}
-
 fn encode_store(
     out: &mut Vec<u8>,
     command: StoreCommand,
@@ -525,38 +512,19 @@ fn encode_store(
     value: &[u8],
     opts: StoreOptions,
 ) {
-    out.extend_from_slice(command.verb());
-    out.push(b' ');
-    out.extend_from_slice(key);
-    out.push(b' ');
-    push_num(out, opts.flags);
-    out.push(b' ');
-    push_num(out, opts.exptime);
-    out.push(b' ');
-    push_num(out, value.len());
-    if let StoreCommand::Cas(unique) = command {
-        out.push(b' ');
-        push_num(out, unique);
-    }
-    if opts.noreply {
-        out.extend_from_slice(b" noreply");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
+    let (command, unique) = match command {
+        StoreCommand::Set => (StorageCommand::Set, 0),
+        StoreCommand::Add => (StorageCommand::Add, 0),
+        StoreCommand::Replace => (StorageCommand::Replace, 0),
+        StoreCommand::Append => (StorageCommand::Append, 0),
+        StoreCommand::Prepend => (StorageCommand::Prepend, 0),
+        StoreCommand::Cas(unique) => (StorageCommand::Cas, unique),
+    };
+    encode_storage(out, command, key, opts.flags, opts.exptime, unique, opts.noreply, value);
 }
 
-fn encode_keys_line(out: &mut Vec<u8>, verb: &[u8], exptime: Option<i32>, keys: &[&[u8]]) {
-    out.extend_from_slice(verb);
-    if let Some(exptime) = exptime {
-        out.push(b' ');
-        push_num(out, exptime);
-    }
-    for key in keys {
-        out.push(b' ');
-        out.extend_from_slice(key);
-    }
-    out.extend_from_slice(b"\r\n");
+fn encode_keys_line(out: &mut Vec<u8>, read: Read, keys: &[&[u8]]) {
+    encode_retrieval(out, read.command(), read.exptime().unwrap_or(0), keys);
 }
 
 /// Retrieval flavour of a read.
@@ -569,12 +537,12 @@ enum Read {
 }
 
 impl Read {
-    fn verb(self) -> &'static [u8] {
+    fn command(self) -> RetrievalCommand {
         match self {
-            Read::Get => b"get",
-            Read::Gets => b"gets",
-            Read::Gat(_) => b"gat",
-            Read::Gats(_) => b"gats",
+            Read::Get => RetrievalCommand::Get,
+            Read::Gets => RetrievalCommand::Gets,
+            Read::Gat(_) => RetrievalCommand::Gat,
+            Read::Gats(_) => RetrievalCommand::Gats,
         }
     }
     fn exptime(self) -> Option<i32> {
@@ -631,11 +599,7 @@ impl Client {
         for index in targets {
             let reply = self
                 .inner
-                .run_one(
-                    index,
-                    |out| encode_keys_line(out, read.verb(), read.exptime(), &[key]),
-                    Expect::Values,
-                )
+                .run_one(index, |out| encode_keys_line(out, read, &[key]), Expect::Values)
                 .await;
             match reply {
                 Ok(Reply::Values(values)) => {
@@ -799,13 +763,7 @@ impl Client {
         let key = key.as_ref();
         check_key(key)?;
         let expect = if noreply { Expect::Nothing } else { Expect::Status };
-        let encode = |out: &mut Vec<u8>| {
-            if noreply {
-                encode_line(out, b"delete", &[key, b"noreply"])
-            } else {
-                encode_line(out, b"delete", &[key])
-            }
-        };
+        let encode = |out: &mut Vec<u8>| encode_delete(out, key, noreply);
         match self.write_routed(key, encode, expect).await? {
             (_, Reply::Nothing) | (_, Reply::Status(Status::Deleted)) => Ok(true),
             (_, Reply::Status(Status::NotFound)) => Ok(false),
@@ -817,9 +775,7 @@ impl Client {
     pub async fn touch(&self, key: impl AsRef<[u8]>, exptime: i32) -> Result<bool> {
         let key = key.as_ref();
         check_key(key)?;
-        let exptime_text = exptime.to_string();
-        let encode =
-            |out: &mut Vec<u8>| encode_line(out, b"touch", &[key, exptime_text.as_bytes()]);
+        let encode = |out: &mut Vec<u8>| encode_touch(out, key, exptime, false);
         match self.write_routed(key, encode, Expect::Status).await? {
             (_, Reply::Status(Status::Touched)) => Ok(true),
             (_, Reply::Status(Status::NotFound)) => Ok(false),
@@ -829,21 +785,14 @@ impl Client {
 
     async fn arithmetic(
         &self,
-        verb: &'static [u8],
+        command: ArithmeticCommand,
         key: &[u8],
         delta: u64,
         noreply: bool,
     ) -> Result<Option<u64>> {
         check_key(key)?;
-        let delta_text = delta.to_string();
         let expect = if noreply { Expect::Nothing } else { Expect::Number };
-        let encode = |out: &mut Vec<u8>| {
-            if noreply {
-                encode_line(out, verb, &[key, delta_text.as_bytes(), b"noreply"])
-            } else {
-                encode_line(out, verb, &[key, delta_text.as_bytes()])
-            }
-        };
+        let encode = |out: &mut Vec<u8>| encode_arithmetic(out, command, key, delta, noreply);
         match self.write_routed(key, encode, expect).await? {
             (_, Reply::Number(n)) => Ok(Some(n)),
             (_, Reply::Status(Status::NotFound)) | (_, Reply::Nothing) => Ok(None),
@@ -853,12 +802,12 @@ impl Client {
 
     /// `incr`: the new value, or `None` if the key is missing.
     pub async fn incr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<Option<u64>> {
-        self.arithmetic(b"incr", key.as_ref(), delta, false).await
+        self.arithmetic(ArithmeticCommand::Incr, key.as_ref(), delta, false).await
     }
 
     /// `decr` (stops at 0): the new value, or `None` if the key is missing.
     pub async fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<Option<u64>> {
-        self.arithmetic(b"decr", key.as_ref(), delta, false).await
+        self.arithmetic(ArithmeticCommand::Decr, key.as_ref(), delta, false).await
     }
 
     /// `incr`/`decr` with `noreply` (`decrement` true for decr).
@@ -868,8 +817,8 @@ impl Client {
         delta: u64,
         decrement: bool,
     ) -> Result<()> {
-        let verb: &'static [u8] = if decrement { b"decr" } else { b"incr" };
-        self.arithmetic(verb, key.as_ref(), delta, true).await.map(|_| ())
+        let command = if decrement { ArithmeticCommand::Decr } else { ArithmeticCommand::Incr };
+        self.arithmetic(command, key.as_ref(), delta, true).await.map(|_| ())
     }
 
     /// Multi-get (`get k1 k2 …`): keys are grouped per server and all servers are asked at
@@ -930,7 +879,7 @@ impl Client {
                                 server,
                                 |out| {
                                     for chunk in &chunks {
-                                        encode_keys_line(out, read.verb(), read.exptime(), chunk);
+                                        encode_keys_line(out, read, chunk);
                                     }
                                 },
                                 &expects,
@@ -1002,7 +951,7 @@ impl Client {
     /// `version` of every server.
     pub async fn version(&self) -> Vec<(String, Result<String>)> {
         self.broadcast(
-            |out| encode_line(out, b"version", &[]),
+            |out| Request::Version.encode(out),
             Expect::Version,
             |r| match r {
                 Reply::Version(v) => Some(v),
@@ -1016,13 +965,7 @@ impl Client {
     pub async fn stats(&self, group: Option<&str>) -> PerServer<ServerStats> {
         let group = group.unwrap_or("");
         self.broadcast(
-            |out| {
-                if group.is_empty() {
-                    encode_line(out, b"stats", &[])
-                } else {
-                    encode_line(out, b"stats", &[group.as_bytes()])
-                }
-            },
+            |out| encode_stats(out, group.as_bytes()),
             Expect::Stats,
             |r| match r {
                 Reply::Stats(s) => Some(s),
@@ -1034,15 +977,9 @@ impl Client {
 
     /// `flush_all [delay]` on every server.
     pub async fn flush_all(&self, delay: Option<u32>) -> Vec<(String, Result<()>)> {
-        let delay = delay.map(|d| d.to_string()).unwrap_or_default();
+        let delay = delay.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
         self.broadcast(
-            |out| {
-                if delay.is_empty() {
-                    encode_line(out, b"flush_all", &[])
-                } else {
-                    encode_line(out, b"flush_all", &[delay.as_bytes()])
-                }
-            },
+            |out| encode_flush_all(out, delay, false),
             Expect::Status,
             |r| matches!(r, Reply::Status(Status::Ok)).then_some(()),
         )
@@ -1051,9 +988,8 @@ impl Client {
 
     /// `verbosity <level>` on every server.
     pub async fn verbosity(&self, level: u32) -> Vec<(String, Result<()>)> {
-        let level = level.to_string();
         self.broadcast(
-            |out| encode_line(out, b"verbosity", &[level.as_bytes()]),
+            |out| Request::Verbosity { level, noreply: false }.encode(out),
             Expect::Status,
             |r| matches!(r, Reply::Status(Status::Ok)).then_some(()),
         )
@@ -1080,14 +1016,21 @@ impl Client {
                 ));
             }
         }
-        let verb_bytes = match verb {
-            "mg" | "ms" | "md" | "ma" | "me" => verb.as_bytes(),
+        let command = match verb {
+            "mg" => MetaCommand::Get,
+            "ms" => MetaCommand::Set,
+            "md" => MetaCommand::Delete,
+            "ma" => MetaCommand::Arithmetic,
+            "me" => MetaCommand::Debug,
             _ => return Err(Error::BadArgument("meta verb must be mg, ms, md, ma or me")),
         };
         if (verb == "ms") != value.is_some() {
             return Err(Error::BadArgument("ms takes a value, the other meta commands do not"));
         }
-        let encode = |out: &mut Vec<u8>| encode_meta(out, verb_bytes, key, value, flags);
+        let encode = |out: &mut Vec<u8>| {
+            let mut scratch = Vec::new();
+            encode_meta_command(out, command, key, value, flags, &mut scratch)
+        };
         let read_only = verb == "mg" || verb == "me";
         if read_only && self.inner.replicas == 0 {
             let index = self.inner.route(key)?;
@@ -1133,14 +1076,10 @@ impl Client {
 
     /// `mn` on every server (a round trip that proves each connection is in step).
     pub async fn meta_noop(&self) -> Vec<(String, Result<()>)> {
-        self.broadcast(
-            |out| encode_line(out, b"mn", &[]),
-            Expect::Meta,
-            |r| match r {
-                Reply::Meta(m) if m.code == MetaCode::Mn => Some(()),
-                _ => None,
-            },
-        )
+        self.broadcast(encode_meta_noop::<Vec<u8>>, Expect::Meta, |r| match r {
+            Reply::Meta(m) if m.code == MetaCode::Mn => Some(()),
+            _ => None,
+        })
         .await
     }
 
@@ -1257,11 +1196,11 @@ impl Pipeline<'_> {
                         |out| {
                             for &i in group {
                                 match &ops[i] {
-                                    PipelineOp::Get(k) => encode_keys_line(out, b"get", None, &[k]),
+                                    PipelineOp::Get(k) => encode_keys_line(out, Read::Get, &[k]),
                                     PipelineOp::Store(c, k, v, o) => {
                                         encode_store(out, *c, k, v, *o)
                                     }
-                                    PipelineOp::Delete(k) => encode_line(out, b"delete", &[k]),
+                                    PipelineOp::Delete(k) => encode_delete(out, k, false),
                                 }
                             }
                         },

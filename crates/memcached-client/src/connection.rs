@@ -3,7 +3,8 @@
 //! ```text
 //!   out buffer ──write_all──► socket ──► server
 //!   read buffer ◄─read_buf── socket ◄── server
-//!        │ decode_unit (wire.rs) → Unit + frame (Bytes, zero-copy slices for values)
+//!        │ memcached_codec::decode_response → one Response element (values split off
+//!        │ the buffer as Bytes, no copy)
 //!        ▼
 //!   read_reply(Expect) → Reply
 //! ```
@@ -14,8 +15,9 @@
 
 use crate::error::ServerErrorKind;
 use crate::item::{Item, MetaResponse};
-use crate::wire::{decode_unit, MetaCode, Status, Unit};
+use crate::wire::{error_text, MetaCode, Status};
 use bytes::{Bytes, BytesMut};
+use memcached_codec::{decode_response, MetaStatus, Response, StatusLine};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -60,7 +62,7 @@ pub(crate) struct Connection {
     pub out: Vec<u8>,
     /// A noreply command was sent since the last synchronised reply.
     needs_sync: bool,
-    /// Reply units decoded on this connection so far.
+    /// Response elements decoded on this connection so far.
     pub units: u64,
 }
 
@@ -102,9 +104,10 @@ impl Connection {
         if resync {
             // Everything before MN belongs to earlier noreply commands: late error lines.
             loop {
-                let (unit, _) = self.next_unit().await?;
-                if matches!(unit, Unit::Meta { code: MetaCode::Mn, .. }) {
-                    break;
+                if let Response::Meta(m) = self.next_response().await? {
+                    if m.status == MetaStatus::Noop {
+                        break;
+                    }
                 }
             }
             self.needs_sync = false;
@@ -115,12 +118,12 @@ impl Connection {
         Ok(())
     }
 
-    async fn next_unit(&mut self) -> Result<(Unit, Bytes), ServerErrorKind> {
+    async fn next_response(&mut self) -> Result<Response, ServerErrorKind> {
         loop {
-            match decode_unit(&self.read) {
-                Ok(Some((unit, used))) => {
+            match decode_response(&mut self.read) {
+                Ok(Some(response)) => {
                     self.units += 1;
-                    return Ok((unit, self.read.split_to(used).freeze()));
+                    return Ok(response);
                 }
                 Ok(None) => {
                     if self.read.capacity() - self.read.len() < 4096 {
@@ -134,12 +137,12 @@ impl Connection {
                         )));
                     }
                 }
-                Err(message) => return Err(ServerErrorKind::Protocol(message)),
+                Err(e) => return Err(ServerErrorKind::Protocol(e.to_string())),
             }
         }
     }
 
-    /// Reads the reply of one request.
+    /// Reads the reply of one request (one or more response elements).
     pub async fn read_reply(&mut self, expect: Expect) -> Result<Reply, ServerErrorKind> {
         if expect == Expect::Nothing {
             return Ok(Reply::Nothing);
@@ -147,51 +150,47 @@ impl Connection {
         let mut values = Vec::new();
         let mut stats = Vec::new();
         loop {
-            let (unit, frame) = self.next_unit().await?;
-            let unexpected = |unit: &Unit| {
-                ServerErrorKind::Protocol(format!("unexpected reply {unit:?} for {expect:?}"))
-            };
-            match (expect, unit) {
-                (_, Unit::ErrorLine(line)) => {
-                    return Err(ServerErrorKind::Reply(
-                        String::from_utf8_lossy(&frame[line]).into_owned(),
-                    ))
+            let response = self.next_response().await?;
+            if let Some(text) = error_text(&response) {
+                return Err(ServerErrorKind::Reply(text));
+            }
+            match (expect, response) {
+                (Expect::Status | Expect::Number, Response::Status(line))
+                    if Status::from_line(line).is_some() =>
+                {
+                    if let Some(status) = Status::from_line(line) {
+                        return Ok(Reply::Status(status));
+                    }
                 }
-                (Expect::Status, Unit::Status(status)) => return Ok(Reply::Status(status)),
-                (Expect::Number, Unit::Number(n)) => return Ok(Reply::Number(n)),
-                (Expect::Number, Unit::Status(status)) => return Ok(Reply::Status(status)),
-                (Expect::Values, Unit::Value { key, flags, cas, data }) => {
-                    values.push((frame.slice(key), Item { value: frame.slice(data), flags, cas }));
+                (Expect::Number, Response::Number(n)) => return Ok(Reply::Number(n)),
+                (Expect::Values, Response::Value(v)) => {
+                    values.push((v.key, Item { value: v.data, flags: v.flags, cas: v.cas }));
                 }
-                (Expect::Values | Expect::Stats, Unit::End) => {
-                    return Ok(if expect == Expect::Values {
-                        Reply::Values(values)
-                    } else {
-                        Reply::Stats(stats)
-                    })
+                (Expect::Values, Response::Status(StatusLine::End)) => {
+                    return Ok(Reply::Values(values))
                 }
-                (Expect::Stats, Unit::Stat { name, value }) => stats.push((
-                    String::from_utf8_lossy(&frame[name]).into_owned(),
-                    String::from_utf8_lossy(&frame[value]).into_owned(),
+                (Expect::Stats, Response::Status(StatusLine::End)) => {
+                    return Ok(Reply::Stats(stats))
+                }
+                (Expect::Stats, Response::Stat { name, value }) => stats.push((
+                    String::from_utf8_lossy(&name).into_owned(),
+                    String::from_utf8_lossy(&value).into_owned(),
                 )),
-                (Expect::Version, Unit::Version(text)) => {
-                    return Ok(Reply::Version(String::from_utf8_lossy(&frame[text]).into_owned()))
+                (Expect::Version, Response::Version(text)) => {
+                    return Ok(Reply::Version(String::from_utf8_lossy(&text).into_owned()))
                 }
-                (Expect::Meta, Unit::Meta { code, flags }) => {
+                (Expect::Meta, Response::Meta(m)) => {
                     return Ok(Reply::Meta(MetaResponse {
-                        code,
-                        flags: frame.slice(flags),
-                        value: None,
+                        code: MetaCode::from_status(m.status),
+                        flags: m.flags,
+                        value: m.data,
                     }))
                 }
-                (Expect::Meta, Unit::MetaValue { flags, data }) => {
-                    return Ok(Reply::Meta(MetaResponse {
-                        code: MetaCode::Va,
-                        flags: frame.slice(flags),
-                        value: Some(frame.slice(data)),
-                    }))
+                (_, response) => {
+                    return Err(ServerErrorKind::Protocol(format!(
+                        "unexpected reply {response:?} for {expect:?}"
+                    )))
                 }
-                (_, unit) => return Err(unexpected(&unit)),
             }
         }
     }

@@ -9,7 +9,7 @@
 //!   ServerSlot per server ── Semaphore-bounded pool of pipelined TCP connections
 //!     │                    └─ Health: Up ─(N failures)─► Down ─(retry time)─► Probing ─► Up
 //!     ▼                          └─ ejected from / restored to the ring
-//!   wire.rs: request bytes out, reply units in (text + meta protocol)
+//!   memcached-codec: request encoders out, decode_response in (text + meta protocol)
 //! ```
 //!
 //! * Every classic command (`get gets gat gats set add replace append prepend cas delete incr
@@ -35,10 +35,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Codec note: request lines are built by this crate's `wire` module rather than by
-//! `memcached-codec`, because that crate had no published client-side API (request encoders
-//! and response decoder) when the client was written; the client-side response decoder lives
-//! in [`wire`] for the same reason.
+//! Requests are encoded and replies decoded with `memcached-codec`'s client-side API
+//! (`encode_storage`, `encode_retrieval`, `encode_meta`, …, `decode_response`); [`wire`] maps
+//! its reply elements onto the client's types.
 
 mod blocking;
 mod client;
