@@ -231,10 +231,13 @@ fn apply_key(
             }
             Value::Boolean(false) => {
                 let negated = format!("no_{key}");
-                if !extended::is_known_name(&negated) {
-                    return Err(format!("`{key} = false` has no meaning; remove the key"));
+                if extended::is_known_name(&negated) {
+                    extended::apply_one(s, state, &negated, None).map_err(err)?;
+                } else if key == "track_sizes" {
+                    s.track_sizes = false;
                 }
-                extended::apply_one(s, state, &negated, None).map_err(err)?;
+                // Otherwise the switch is off by default (`modern`, `ext_drop_unread`,
+                // `no_hashexpand`...): `false` leaves it off.
             }
             other => {
                 let v = scalar(other)?;
@@ -367,6 +370,14 @@ mod tests {
     }
 
     #[test]
+    fn switches_can_be_turned_off_by_name() {
+        let s = apply("maxconns_fast = false\nslab_reassign = false\ntrack_sizes = false").unwrap();
+        assert!(!s.maxconns_fast && !s.slab_reassign && !s.track_sizes);
+        let s = apply("track_sizes = true\nno_hashexpand = true\nmodern = false").unwrap();
+        assert!(s.track_sizes && !s.hash_expand);
+    }
+
+    #[test]
     fn extended_takes_memcached_syntax() {
         let s = apply(r#"extended = "idle_timeout=5,track_sizes""#).unwrap();
         assert_eq!(s.idle_timeout, 5);
@@ -391,7 +402,8 @@ mod tests {
         let e = apply("verbosity = 9").unwrap_err();
         assert!(e.contains("0 to 3"), "{e}");
         assert!(apply("tcp_port = ").is_err());
-        assert!(apply("track_sizes = false").is_err());
+        assert!(apply("hashpower = 1.5").is_err());
+        assert!(apply("[section]\nkey = 1").is_err(), "tables are refused");
     }
 
     #[test]
