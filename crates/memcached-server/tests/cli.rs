@@ -261,3 +261,80 @@ fn the_php_page_from_operations_md_sets_key_and_reads_it_back() {
     assert_eq!(o.status.code(), Some(0), "{} {}", stdout(&o), stderr(&o));
     assert_eq!(stdout(&o), "key = Hello from memcached-server!\n");
 }
+
+/// Runs a binary that is expected to refuse its arguments at once; kills it (by its pid) if
+/// it starts serving instead.
+fn run_expecting_refusal(bin: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e} (Debian: apt-get install memcached)"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status.code(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{bin} {args:?} did not refuse its arguments");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn refusals_match_the_real_memcached() {
+    const MEMCACHED: &str = "/usr/bin/memcached";
+    assert!(Path::new(MEMCACHED).exists(), "{MEMCACHED} is needed (apt-get install memcached)");
+    let cases: &[&[&str]] = &[
+        &["-c", "0"],
+        &["-t", "0"],
+        &["-R", "0"],
+        &["-n", "0"],
+        &["-f", "0.5"],
+        &["-f", "1"],
+        &["-m", "0"],
+        &["-m", "1"],
+        &["-I", "512"],
+        &["-I", "2k"],
+        &["-I", "600k"],
+        &["-I", "1025m", "-m", "4096"],
+        &["-B", "foo"],
+        &["-p", "70000"],
+        &["-o", "fooble"],
+        &["-o", "idle_timeout=5,fooble"],
+        &["-o", "hashpower=5"],
+        &["-o", "hashpower=33"],
+        &["-o", "hash_algorithm=foo"],
+        &["-o", "hot_lru_pct=90"],
+        &["-o", "warm_lru_pct=50,hot_lru_pct=40"],
+        &["-o", "hot_max_factor=0"],
+        &["-o", "tail_repair_time=5"],
+        &["-o", "slab_automove=3"],
+        &["-o", "slab_automove_window=0"],
+        &["-o", "lru_crawler_sleep=2000000"],
+        &["-o", "slab_chunk_max=2000"],
+        &["-o", "ext_path"],
+        &["-Y", "/dev/null", "-U", "24430"],
+        &["-z"],
+        &["--fooble"],
+        &["-p"],
+        &["--p", "0"],
+    ];
+    for args in cases {
+        let mut full = vec!["-u", "nobody", "-l", "127.0.0.1", "-p", "24431"];
+        full.extend_from_slice(args);
+        let (theirs_code, theirs) = run_expecting_refusal(MEMCACHED, &full);
+        let (ours_code, ours) = run_expecting_refusal(BIN, &full);
+        assert_eq!(ours_code, theirs_code, "{args:?}: exit code; ours {ours:?}, theirs {theirs:?}");
+        // getopt's messages start with argv[0]; compare what follows it.
+        let first = theirs.lines().next().unwrap_or("");
+        let first = first.strip_prefix("/usr/bin/memcached: ").unwrap_or(first);
+        assert!(ours.contains(&first), "{args:?}: ours {ours:?} lacks memcached's {first:?}");
+    }
+}
