@@ -335,6 +335,6 @@ fn refusals_match_the_real_memcached() {
         // getopt's messages start with argv[0]; compare what follows it.
         let first = theirs.lines().next().unwrap_or("");
         let first = first.strip_prefix("/usr/bin/memcached: ").unwrap_or(first);
-        assert!(ours.contains(&first), "{args:?}: ours {ours:?} lacks memcached's {first:?}");
+        assert!(ours.contains(first), "{args:?}: ours {ours:?} lacks memcached's {first:?}");
     }
 }
