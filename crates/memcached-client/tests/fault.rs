@@ -13,8 +13,17 @@ fn status_of(client: &Client, server: &str) -> (bool, bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dead_server_is_ejected_served_around_and_readded() {
-    let mut servers: Vec<ServerProcess> = (0..3).map(|_| ServerProcess::memcached()).collect();
+async fn dead_memcached_is_ejected_served_around_and_readded() {
+    dead_server_is_ejected_served_around_and_readded(ServerProcess::memcached).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_server_of_ours_is_ejected_served_around_and_readded() {
+    dead_server_is_ejected_served_around_and_readded(ServerProcess::ours).await
+}
+
+async fn dead_server_is_ejected_served_around_and_readded(start: fn() -> ServerProcess) {
+    let mut servers: Vec<ServerProcess> = (0..3).map(|_| start()).collect();
     let client = Client::builder()
         .servers(servers.iter().map(ServerProcess::spec))
         .connect_timeout(Duration::from_millis(200))

@@ -53,8 +53,17 @@ fn lines(out: &str) -> Vec<(String, String, String)> {
 }
 
 #[tokio::test]
-async fn php_writes_rust_reads_and_back() {
-    let servers: Vec<ServerProcess> = (0..3).map(|_| ServerProcess::memcached()).collect();
+async fn php_writes_rust_reads_and_back_on_memcached() {
+    php_writes_rust_reads_and_back(ServerProcess::memcached).await
+}
+
+#[tokio::test]
+async fn php_writes_rust_reads_and_back_on_our_server() {
+    php_writes_rust_reads_and_back(ServerProcess::ours).await
+}
+
+async fn php_writes_rust_reads_and_back(start: fn() -> ServerProcess) {
+    let servers: Vec<ServerProcess> = (0..3).map(|_| start()).collect();
     let client =
         Client::builder().servers(servers.iter().map(ServerProcess::spec)).build().unwrap();
     let singles: HashMap<String, Client> = servers

@@ -121,3 +121,42 @@ impl Drop for ServerProcess {
         self.kill();
     }
 }
+
+/// Our server's binary: `MEMCACHED_SERVER_BIN`, else `memcached-server` in this test's target
+/// dir (built with `cargo build -p memcached-server` once if missing).
+pub fn our_server_binary() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("MEMCACHED_SERVER_BIN") {
+                return path;
+            }
+            let exe = std::env::current_exe().expect("test executable path");
+            // target/<profile>/deps/<test> → target/<profile>
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+            let binary = profile_dir.join("memcached-server");
+            if !binary.is_file() {
+                let target_dir = profile_dir.parent().expect("target dir");
+                let mut build = Command::new(env!("CARGO"));
+                build
+                    .args(["build", "-p", "memcached-server", "--bin", "memcached-server"])
+                    .env("CARGO_TARGET_DIR", target_dir)
+                    .current_dir(env!("CARGO_MANIFEST_DIR"));
+                if profile_dir.file_name().is_some_and(|n| n == "release") {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("run cargo build -p memcached-server");
+                assert!(status.success(), "cargo build -p memcached-server failed");
+            }
+            assert!(binary.is_file(), "memcached-server binary not found at {}", binary.display());
+            binary.to_string_lossy().into_owned()
+        })
+        .clone()
+}
+
+impl ServerProcess {
+    /// Starts our server (`memcached-server`) on a free port.
+    pub fn ours() -> ServerProcess {
+        ServerProcess::start(&our_server_binary(), &[])
+    }
+}

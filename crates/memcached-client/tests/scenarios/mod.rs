@@ -1,0 +1,343 @@
+//! Client scenarios run against every server implementation (Debian's memcached 1.6.18 and
+//! ours): each takes three freshly started servers.
+
+#![allow(dead_code)]
+
+use crate::support::ServerProcess;
+use memcached_client::{
+    BlockingClient, Client, Error, MetaCode, PipelineReply, RouterConfig, ServerErrorKind,
+    StoreCommand, StoreOptions, StoreOutcome,
+};
+use std::time::Duration;
+
+/// Declares one `#[test]` per scenario, each with three servers from `$start`.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($start:expr) => {
+        #[tokio::test]
+        async fn classic_commands_round_trip() {
+            scenarios::classic_commands_round_trip((0..3).map(|_| $start).collect()).await
+        }
+        #[tokio::test]
+        async fn noreply_then_answered_commands_stay_in_step() {
+            scenarios::noreply_then_answered_commands_stay_in_step((0..3).map(|_| $start).collect())
+                .await
+        }
+        #[tokio::test]
+        async fn admin_commands_reach_every_server() {
+            scenarios::admin_commands_reach_every_server((0..3).map(|_| $start).collect()).await
+        }
+        #[tokio::test]
+        async fn meta_commands() {
+            scenarios::meta_commands((0..3).map(|_| $start).collect()).await
+        }
+        #[tokio::test]
+        async fn multi_get_spans_all_servers_and_reports_a_dead_one() {
+            scenarios::multi_get_spans_all_servers_and_reports_a_dead_one(
+                (0..3).map(|_| $start).collect(),
+            )
+            .await
+        }
+        #[tokio::test]
+        async fn pipeline_runs_many_commands_per_round_trip() {
+            scenarios::pipeline_runs_many_commands_per_round_trip((0..3).map(|_| $start).collect())
+                .await
+        }
+        #[tokio::test]
+        async fn modula_routes_like_libmemcached_default() {
+            scenarios::modula_routes_like_libmemcached_default((0..3).map(|_| $start).collect())
+                .await
+        }
+        #[tokio::test]
+        async fn replication_writes_k_copies_and_reads_fail_over() {
+            scenarios::replication_writes_k_copies_and_reads_fail_over(
+                (0..3).map(|_| $start).collect(),
+            )
+            .await
+        }
+        #[test]
+        fn blocking_client_works_from_plain_threads() {
+            scenarios::blocking_client_works_from_plain_threads((0..3).map(|_| $start).collect())
+        }
+    };
+}
+
+fn client(servers: &[ServerProcess]) -> Client {
+    Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .connect_timeout(Duration::from_millis(500))
+        .io_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
+}
+
+pub async fn classic_commands_round_trip(servers: Vec<ServerProcess>) {
+    let c = client(&servers);
+    let opts = StoreOptions::default();
+    assert_eq!(c.set("k1", "hello", opts.with_flags(42)).await.unwrap(), StoreOutcome::Stored);
+    let item = c.get("k1").await.unwrap().unwrap();
+    assert_eq!((item.value.as_ref(), item.flags, item.cas), (&b"hello"[..], 42, None));
+    assert_eq!(c.get("missing").await.unwrap(), None);
+
+    assert_eq!(c.add("k1", "x", opts).await.unwrap(), StoreOutcome::NotStored);
+    assert_eq!(c.add("k2", "2", opts).await.unwrap(), StoreOutcome::Stored);
+    assert_eq!(c.replace("nope", "x", opts).await.unwrap(), StoreOutcome::NotStored);
+    assert_eq!(c.replace("k2", "3", opts).await.unwrap(), StoreOutcome::Stored);
+    assert_eq!(c.append("k1", " world", opts).await.unwrap(), StoreOutcome::Stored);
+    assert_eq!(c.prepend("k1", ">", opts).await.unwrap(), StoreOutcome::Stored);
+    assert_eq!(c.get("k1").await.unwrap().unwrap().value.as_ref(), b">hello world");
+
+    let unique = c.gets("k1").await.unwrap().unwrap().cas.expect("gets returns cas");
+    assert_eq!(c.cas("k1", "v2", unique + 1000, opts).await.unwrap(), StoreOutcome::Exists);
+    assert_eq!(c.cas("k1", "v2", unique, opts).await.unwrap(), StoreOutcome::Stored);
+    assert_eq!(c.cas("gone", "v", 1, opts).await.unwrap(), StoreOutcome::NotFound);
+
+    assert_eq!(c.incr("k2", 5).await.unwrap(), Some(8));
+    assert_eq!(c.decr("k2", 100).await.unwrap(), Some(0));
+    assert_eq!(c.incr("nokey", 1).await.unwrap(), None);
+
+    assert!(c.touch("k1", 100).await.unwrap());
+    assert!(!c.touch("nokey", 100).await.unwrap());
+    assert_eq!(c.gat(200, "k1").await.unwrap().unwrap().value.as_ref(), b"v2");
+    assert!(c.gats(200, "k1").await.unwrap().unwrap().cas.is_some());
+
+    assert!(c.delete("k1").await.unwrap());
+    assert!(!c.delete("k1").await.unwrap());
+
+    // Errors from the server are reported with the server's name.
+    let err = c.incr("k2-text", 1).await;
+    assert!(matches!(err, Ok(None)));
+    c.set("text", "abc", opts).await.unwrap();
+    match c.incr("text", 1).await {
+        Err(Error::Server { server, kind: ServerErrorKind::Reply(line) }) => {
+            assert!(line.starts_with("CLIENT_ERROR"), "{line}");
+            assert_eq!(Some(server), c.server_for_key(b"text"));
+        }
+        other => panic!("expected CLIENT_ERROR, got {other:?}"),
+    }
+    // The connection is still in step after an error reply.
+    assert_eq!(c.get("text").await.unwrap().unwrap().value.as_ref(), b"abc");
+
+    // Keys are checked before anything is sent.
+    assert!(matches!(c.get("bad key").await, Err(Error::BadKey(_))));
+    assert!(matches!(c.get("").await, Err(Error::BadKey(_))));
+    assert!(matches!(c.get(vec![b'a'; 251]).await, Err(Error::BadKey(_))));
+}
+
+pub async fn noreply_then_answered_commands_stay_in_step(servers: Vec<ServerProcess>) {
+    let c = client(&servers);
+    for i in 0..50 {
+        let outcome = c
+            .set(format!("nr{i}"), format!("v{i}"), StoreOptions::default().noreply())
+            .await
+            .unwrap();
+        assert_eq!(outcome, StoreOutcome::Sent);
+    }
+    // A noreply command that makes memcached send an error line anyway.
+    c.set("nrtext", "abc", StoreOptions::default()).await.unwrap();
+    c.incr_noreply("nrtext", 1, false).await.unwrap();
+    assert!(c.delete_with("nr0", true).await.unwrap());
+    for i in 1..50 {
+        assert_eq!(
+            c.get(format!("nr{i}")).await.unwrap().unwrap().value,
+            format!("v{i}").as_bytes()
+        );
+    }
+    assert_eq!(c.get("nr0").await.unwrap(), None);
+    assert_eq!(c.get("nrtext").await.unwrap().unwrap().value.as_ref(), b"abc");
+}
+
+pub async fn admin_commands_reach_every_server(servers: Vec<ServerProcess>) {
+    let c = client(&servers);
+    let versions = c.version().await;
+    assert_eq!(versions.len(), 3);
+    for (server, version) in &versions {
+        assert!(version.as_ref().unwrap().starts_with("1.6"), "{server}: {version:?}");
+    }
+    let stats = c.stats(None).await;
+    assert!(stats.iter().all(|(_, s)| s.as_ref().unwrap().iter().any(|(k, _)| k == "curr_items")));
+    let settings = c.stats(Some("settings")).await;
+    assert!(settings.iter().all(|(_, s)| s.as_ref().unwrap().iter().any(|(k, _)| k == "maxbytes")));
+    assert!(c.verbosity(1).await.iter().all(|(_, r)| r.is_ok()));
+    c.set("f", "1", StoreOptions::default()).await.unwrap();
+    assert!(c.flush_all(None).await.iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(c.get("f").await.unwrap(), None);
+    assert!(c.meta_noop().await.iter().all(|(_, r)| r.is_ok()));
+}
+
+pub async fn meta_commands(servers: Vec<ServerProcess>) {
+    let c = client(&servers);
+    let set = c.meta_set("m1", b"meta-value", &["T0", "F7", "c"]).await.unwrap();
+    assert_eq!(set.code, MetaCode::Hd);
+    assert!(set.flag_u64(b'c').is_some());
+    let got = c.meta_get("m1", &["v", "f", "c", "s"]).await.unwrap();
+    assert_eq!(got.code, MetaCode::Va);
+    assert_eq!(got.value.as_deref(), Some(&b"meta-value"[..]));
+    assert_eq!(got.flag_u64(b'f'), Some(7));
+    assert_eq!(got.flag_u64(b's'), Some(10));
+    let hd = c.meta_get("m1", &["k"]).await.unwrap();
+    assert_eq!((hd.code, hd.flag(b'k')), (MetaCode::Hd, Some(&b"m1"[..])));
+    assert_eq!(c.meta_get("nope", &["v"]).await.unwrap().code, MetaCode::En);
+    // CAS mismatch on ms.
+    let wrong = c.meta_set("m1", b"x", &["C999999"]).await.unwrap();
+    assert_eq!(wrong.code, MetaCode::Ex);
+    // Arithmetic with auto-create.
+    let ma = c.meta_arithmetic("counter", &["N0", "J10", "v"]).await.unwrap();
+    assert_eq!(ma.value.as_deref(), Some(&b"10"[..]));
+    let ma = c.meta_arithmetic("counter", &["D5", "v"]).await.unwrap();
+    assert_eq!(ma.value.as_deref(), Some(&b"15"[..]));
+    assert_eq!(c.meta_delete("m1", &[]).await.unwrap().code, MetaCode::Hd);
+    assert_eq!(c.meta_delete("m1", &[]).await.unwrap().code, MetaCode::Nf);
+    let debug = c.meta("me", "counter", None, &[]).await.unwrap();
+    assert_eq!(debug.code, MetaCode::Me);
+    assert!(matches!(c.meta_get("m1", &["q"]).await, Err(Error::BadArgument(_))));
+    assert!(matches!(c.meta_get("m1", &["a b"]).await, Err(Error::BadArgument(_))));
+}
+
+pub async fn multi_get_spans_all_servers_and_reports_a_dead_one(mut servers: Vec<ServerProcess>) {
+    let c = Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .connect_timeout(Duration::from_millis(300))
+        .io_timeout(Duration::from_secs(2))
+        .failure_limit(100) // keep the dead server on the ring for this test
+        .build()
+        .unwrap();
+    let keys: Vec<String> = (0..600).map(|i| format!("mk{i}")).collect();
+    for key in &keys {
+        c.set(key, key, StoreOptions::default()).await.unwrap();
+    }
+    let all = c.get_multi(&keys).await.unwrap();
+    assert!(all.failures.is_empty(), "{:?}", all.failures);
+    assert_eq!(all.items.len(), keys.len());
+    assert!(keys.iter().all(|k| all.items[k.as_bytes()].value == k.as_bytes()));
+    let with_cas = c.gets_multi(&keys[..10]).await.unwrap();
+    assert!(with_cas.items.values().all(|i| i.cas.is_some()));
+
+    let dead = servers[1].spec();
+    servers[1].kill();
+    let partial = c.get_multi(&keys).await.unwrap();
+    assert_eq!(partial.failures.len(), 1, "{:?}", partial.failures);
+    assert_eq!(partial.failures[0].server, dead);
+    assert_eq!(partial.failures[0].error.server(), Some(dead.as_str()));
+    let expected_alive = keys
+        .iter()
+        .filter(|k| c.server_for_key(k.as_bytes()).as_deref() != Some(dead.as_str()))
+        .count();
+    assert_eq!(partial.items.len(), expected_alive);
+    assert!(expected_alive > 0 && expected_alive < keys.len());
+}
+
+pub async fn pipeline_runs_many_commands_per_round_trip(servers: Vec<ServerProcess>) {
+    let c = client(&servers);
+    let mut p = c.pipeline();
+    for i in 0..200 {
+        p.set(format!("p{i}"), format!("v{i}"), StoreOptions::default());
+    }
+    p.store(StoreCommand::Add, "p0", "again", StoreOptions::default());
+    let results = p.execute().await;
+    assert_eq!(results.len(), 201);
+    assert!(results[..200]
+        .iter()
+        .all(|r| matches!(r, Ok(PipelineReply::Store(StoreOutcome::Stored)))));
+    assert!(matches!(results[200], Ok(PipelineReply::Store(StoreOutcome::NotStored))));
+    let mut p = c.pipeline();
+    for i in 0..200 {
+        p.get(format!("p{i}"));
+    }
+    p.get("absent").delete("p1").delete("absent");
+    let results = p.execute().await;
+    for (i, r) in results[..200].iter().enumerate() {
+        match r {
+            Ok(PipelineReply::Item(Some(item))) => {
+                assert_eq!(item.value, format!("v{i}").as_bytes())
+            }
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+    assert!(matches!(results[200], Ok(PipelineReply::Item(None))));
+    assert!(matches!(results[201], Ok(PipelineReply::Deleted(true))));
+    assert!(matches!(results[202], Ok(PipelineReply::Deleted(false))));
+}
+
+pub fn blocking_client_works_from_plain_threads(servers: Vec<ServerProcess>) {
+    let c = BlockingClient::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .build_blocking()
+        .unwrap();
+    c.set("b1", "blocking", StoreOptions::default()).unwrap();
+    assert_eq!(c.get("b1").unwrap().unwrap().value.as_ref(), b"blocking");
+    assert!(c.incr("b1", 1).unwrap_err().to_string().contains("CLIENT_ERROR"));
+    let c = std::sync::Arc::new(c);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let c = std::sync::Arc::clone(&c);
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    let key = format!("t{t}-{i}");
+                    c.set(&key, &key, StoreOptions::default()).unwrap();
+                    assert_eq!(c.get(&key).unwrap().unwrap().value, key.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let keys: Vec<String> = (0..100).map(|i| format!("t3-{i}")).collect();
+    assert_eq!(c.get_multi(&keys).unwrap().items.len(), 100);
+    assert_eq!(c.meta_get("b1", &["v"]).unwrap().value.as_deref(), Some(&b"blocking"[..]));
+}
+
+pub async fn modula_routes_like_libmemcached_default(servers: Vec<ServerProcess>) {
+    let c = Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .distribution(RouterConfig::modula())
+        .build()
+        .unwrap();
+    for i in 0..100 {
+        c.set(format!("mod{i}"), "x", StoreOptions::default()).await.unwrap();
+    }
+    // Each key is on exactly the server the router names.
+    for (index, server) in servers.iter().enumerate() {
+        let single = Client::builder().server(&server.spec()).build().unwrap();
+        for i in 0..100 {
+            let key = format!("mod{i}");
+            let here = single.get(&key).await.unwrap().is_some();
+            assert_eq!(
+                here,
+                c.server_for_key(key.as_bytes()) == Some(servers[index].spec()),
+                "{key}"
+            );
+        }
+    }
+}
+
+pub async fn replication_writes_k_copies_and_reads_fail_over(mut servers: Vec<ServerProcess>) {
+    let c = Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .replicas(1)
+        .connect_timeout(Duration::from_millis(300))
+        .failure_limit(1000) // no ejection: reads must fail over by themselves
+        .build()
+        .unwrap();
+    let keys: Vec<String> = (0..60).map(|i| format!("rep{i}")).collect();
+    for key in &keys {
+        c.set(key, key, StoreOptions::default()).await.unwrap();
+    }
+    // Every key is on exactly two servers.
+    let singles: Vec<Client> =
+        servers.iter().map(|s| Client::builder().server(&s.spec()).build().unwrap()).collect();
+    for key in &keys {
+        let mut copies = 0;
+        for single in &singles {
+            copies += single.get(key).await.unwrap().is_some() as usize;
+        }
+        assert_eq!(copies, 2, "{key}");
+    }
+    servers[0].kill();
+    for key in &keys {
+        assert_eq!(c.get(key).await.unwrap().unwrap().value, key.as_bytes(), "{key}");
+    }
+    let multi = c.get_multi(&keys).await.unwrap();
+    assert_eq!(multi.items.len(), keys.len());
+}
