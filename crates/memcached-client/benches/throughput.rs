@@ -43,7 +43,7 @@ fn start_server(port: u16) -> (ServerProcess, PathBuf) {
     let binary = server_binary();
     let port_text = port.to_string();
     let mut args = vec!["-p", &port_text, "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "256"];
-    if binary == PathBuf::from("/usr/bin/memcached") {
+    if binary == std::path::Path::new("/usr/bin/memcached") {
         args.extend(["-u", "nobody"]);
     }
     let child = Command::new(&binary)
