@@ -129,7 +129,7 @@ fn process_uid(pid: libc::pid_t) -> Option<u32> {
 }
 
 #[test]
-fn daemon_writes_its_pidfile_serves_and_removes_the_pidfile_on_sigterm() {
+fn daemon_writes_its_pidfile_serves_ignores_sighup_and_removes_the_pidfile_on_sigterm() {
     let port = 24_417;
     let pidfile = std::env::temp_dir().join(format!("mc-cli-daemon-{}.pid", std::process::id()));
     let _ = std::fs::remove_file(&pidfile);
@@ -161,6 +161,14 @@ fn daemon_writes_its_pidfile_serves_and_removes_the_pidfile_on_sigterm() {
     let mut buf = [0u8; 64];
     let n = conn.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"VERSION "), "{:?}", String::from_utf8_lossy(&buf[..n]));
+
+    // A daemon ignores SIGHUP, as memcached's does.
+    // SAFETY: kill with the daemon's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    conn.write_all(b"version\r\n").unwrap();
+    let n = conn.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"VERSION "), "still serving after SIGHUP");
+    assert!(is_alive(pid));
 
     // SAFETY: kill with the daemon's pid.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);

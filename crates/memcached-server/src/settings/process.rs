@@ -18,12 +18,17 @@ fn os_error(message: String) -> SettingsError {
     SettingsError::Process { message, exit_code: EX_OSERR }
 }
 
-/// `-d`: detaches from the terminal the classic way: `fork` (the parent exits 0), `setsid`,
+/// `-d`: detaches from the terminal the classic way: SIGHUP ignored (as memcached does),
+/// `fork` (the parent exits 0), `setsid`,
 /// `chdir("/")` unless `keep_cwd` (memcached keeps it with `-r` so cores land there), and
 /// stdin/stdout/stderr to `/dev/null` unless `keep_stdio` (memcached keeps them with `-v`).
 ///
 /// Must be called before any thread is spawned: only the calling thread survives `fork`.
 pub fn daemonize(keep_cwd: bool, keep_stdio: bool) -> Result<(), SettingsError> {
+    // SAFETY: installing SIG_IGN has no handler code to run and no memory to reference.
+    if unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(os_error("Failed to ignore SIGHUP".to_string()));
+    }
     // SAFETY: fork has no memory-safety preconditions; the caller guarantees the process is
     // still single-threaded, so the child's copy of the address space is consistent.
     match unsafe { libc::fork() } {
