@@ -1,0 +1,79 @@
+//! The same command scripts sent to our server and to the reference memcached 1.6.18
+//! (`/usr/bin/memcached -u nobody`); replies must match byte for byte once CAS values are
+//! normalised. Each script ends with `mn` so its end is known even after noreply commands.
+
+mod common;
+
+use common::Differential;
+
+const SCRIPTS: &[&str] = &[
+    // storage
+    "set a 1 0 3\r\nabc\r\nget a\r\nadd a 0 0 1\r\nx\r\nadd b 2 0 1\r\ny\r\nget a b\r\n",
+    "replace a 3 0 2\r\nzz\r\nreplace nope 0 0 1\r\nx\r\nappend a 0 0 2\r\n12\r\nprepend a 0 0 2\r\n00\r\nget a\r\n",
+    "append nope 0 0 1\r\nx\r\nprepend nope 0 0 1\r\nx\r\ncas nope 0 0 1 5\r\nx\r\n",
+    "gets a\r\ncas a 0 0 1 1\r\nq\r\n",
+    "set e 0 0 0\r\n\r\nget e\r\nset f 4294967295 0 1\r\n1\r\nget f\r\n",
+    // storage errors
+    "set k 0 0 1\r\nabc\r\nset k 0 0 -1\r\nset k 0 0\r\nset k abc 0 1\r\nx\r\n",
+    // retrieval
+    "get nope\r\nget\r\nbget a\r\nget a a a\r\ngat 100 a nope\r\ngats\r\n",
+    "gat -1 b\r\nget b\r\n",
+    // arithmetic
+    "set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\nincr n 18446744073709551615\r\nincr n 2\r\n",
+    "set n2 0 0 3\r\n100\r\ndecr n2 1\r\nget n2\r\nincr nope 1\r\ndecr nope 1\r\nincr a 1\r\nincr n x\r\nincr n -1\r\n",
+    // delete / touch
+    "set d 0 0 1\r\nx\r\ndelete d 10\r\ndelete d 0\r\ndelete d\r\ntouch d 10\r\nset t 0 0 1\r\nx\r\ntouch t 100\r\n",
+    // noreply
+    "set q 0 0 1 noreply\r\nx\r\nadd q 0 0 1 noreply\r\ny\r\nincr q 1 noreply\r\ndelete q noreply\r\nget q\r\n",
+    // meta
+    "ms m 3 F5 T0\r\nabc\r\nmg m v f s k O99\r\nmg m\r\nmg nope v\r\nmg nope v q\r\nmg m t v\r\n",
+    "ms m 2 MA\r\nde\r\nmg m v\r\nms m 1 ME\r\nz\r\nms m 1 MX\r\nz\r\nms nope 1 MR\r\nz\r\n",
+    "md nope\r\nmd m q\r\nmd m\r\nma nope\r\nma cnt N0 J7 v\r\nma cnt v D3\r\nma cnt MD D100 v\r\nma cnt MI v q\r\n",
+    "mg k zz\r\nmg k v v\r\nms k 2 MXX\r\nzz\r\nma k Mz\r\nmn\r\n",
+    "ms Zm9v 2 b\r\nhi\r\nmg foo v\r\nmg Zm9v b k v\r\nmg !!!! b v\r\n",
+    // admin
+    "version\r\nverbosity\r\nverbosity 1\r\nverbosity 0 noreply\r\nflush_all x\r\nshutdown\r\nGET a\r\n",
+    "stats foo\r\nstats noreply\r\nstats detail\r\nstats detail on\r\nstats detail off\r\nstats cachedump 99 1\r\nstats cachedump\r\n",
+    "cache_memlimit 4\r\ncache_memlimit 100\r\nslabs automove 1\r\nstats sizes\r\n",
+    "flush_all\r\nget a b m\r\nflush_all 0 noreply\r\n",
+];
+
+#[test]
+fn scripts_match_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in SCRIPTS {
+        diff.check(script);
+    }
+}
+
+#[test]
+fn oversized_value_is_swallowed_like_memcached() {
+    let mut diff = Differential::start(&[]);
+    let mut script = b"set big 0 0 1048577\r\n".to_vec();
+    script.extend(std::iter::repeat_n(b'x', 1_048_577));
+    script.extend_from_slice(b"\r\nget big\r\nset ok 0 0 1\r\n1\r\n");
+    diff.check(&script);
+}
+
+#[test]
+fn pipelined_batch_matches_memcached() {
+    let mut diff = Differential::start(&[]);
+    let mut script = String::new();
+    for i in 0..200 {
+        script.push_str(&format!("set p{i} {i} 0 {}\r\n{i}\r\nget p{i}\r\n", i.to_string().len()));
+        if i % 7 == 0 {
+            script.push_str(&format!("delete p{i}\r\nincr p{i} 1\r\n"));
+        }
+    }
+    diff.check(&script);
+}
+
+#[test]
+fn flags_change_both_alike() {
+    let mut diff = Differential::start(&["-F", "-I", "2m"]);
+    diff.check("flush_all\r\nflush_all noreply\r\n");
+    let mut script = b"set mid 0 0 1500000\r\n".to_vec();
+    script.extend(std::iter::repeat_n(b'm', 1_500_000));
+    script.extend_from_slice(b"\r\nget nothing\r\n");
+    diff.check(&script);
+}
