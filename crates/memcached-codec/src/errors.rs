@@ -74,6 +74,9 @@ pub enum ErrorKind {
     /// `CLIENT_ERROR invalid numeric delta argument` (incr/decr).
     #[error("CLIENT_ERROR invalid numeric delta argument")]
     InvalidDeltaArgument,
+    /// `CLIENT_ERROR invalid numeric delta value` (meta `D` token).
+    #[error("CLIENT_ERROR invalid numeric delta value")]
+    InvalidDeltaValue,
     /// `CLIENT_ERROR cannot increment or decrement non-numeric value` (sent by the server).
     #[error("CLIENT_ERROR cannot increment or decrement non-numeric value")]
     NonNumericValue,
@@ -218,6 +221,7 @@ impl ErrorKind {
         ErrorKind::BadDataChunk,
         ErrorKind::InvalidExptime,
         ErrorKind::InvalidDeltaArgument,
+        ErrorKind::InvalidDeltaValue,
         ErrorKind::NonNumericValue,
         ErrorKind::InvalidInitialValue,
         ErrorKind::BadToken,
@@ -350,6 +354,7 @@ fn error_line_with_crlf(kind: ErrorKind) -> &'static [u8] {
         BadDataChunk => "CLIENT_ERROR bad data chunk",
         InvalidExptime => "CLIENT_ERROR invalid exptime argument",
         InvalidDeltaArgument => "CLIENT_ERROR invalid numeric delta argument",
+        InvalidDeltaValue => "CLIENT_ERROR invalid numeric delta value",
         NonNumericValue => "CLIENT_ERROR cannot increment or decrement non-numeric value",
         InvalidInitialValue => "CLIENT_ERROR invalid numeric initial value",
         BadToken => "CLIENT_ERROR bad token in command line format",

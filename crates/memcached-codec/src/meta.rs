@@ -14,7 +14,7 @@
 //!  token first byte >= 127, or a letter seen twice -> duplicate flag (stop)
 //!  letter not in the table                        -> invalid flag   (stop)
 //!  bad N/T/R/C argument  -> bad token in command line format (keep going)
-//!  bad J -> invalid numeric initial value, bad D -> invalid numeric delta
+//!  bad J -> invalid numeric initial value, bad D -> invalid numeric delta value
 //!  bad F -> (no message of its own: bad command line format)
 //!  M argument not exactly one byte -> incorrect length for M token
 //!  b: key is base64 (memcached's lenient decoder)   -> error decoding key
@@ -231,8 +231,8 @@ impl<'a> MetaFlags<'a> {
                 },
                 b'D' => match parse_u64(arg) {
                     Some(v) => flags.delta = Some(v),
-                    // 1.6.18's text; only reachable through mg/ms (md/ma rewrite it).
-                    None => fail(Some(ErrorKind::InvalidDeltaArgument)),
+                    // Only reachable through mg/ms (md/ma rewrite it).
+                    None => fail(Some(ErrorKind::InvalidDeltaValue)),
                 },
                 b'O' => flags.opaque = Some(arg),
                 b'b' => {
