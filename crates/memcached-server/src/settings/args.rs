@@ -873,6 +873,106 @@ mod tests {
         assert!(run("-t 64").warnings.is_empty());
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Option words (no -l, --listen or --config-file: those reach DNS and the disk).
+        fn word() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "-p",
+                    "-U",
+                    "-s",
+                    "-a",
+                    "-A",
+                    "-d",
+                    "-r",
+                    "-u",
+                    "-m",
+                    "-M",
+                    "-c",
+                    "-k",
+                    "-v",
+                    "-vv",
+                    "-P",
+                    "-f",
+                    "-n",
+                    "-L",
+                    "-D",
+                    "-t",
+                    "-R",
+                    "-C",
+                    "-b",
+                    "-B",
+                    "-I",
+                    "-S",
+                    "-F",
+                    "-W",
+                    "-Y",
+                    "-e",
+                    "-Z",
+                    "-o",
+                    "-N",
+                    "-x",
+                    "-X",
+                    "--port",
+                    "--threads=",
+                    "--max-item-size",
+                    "--disable-dumping",
+                    "--extended",
+                    "--",
+                    "-",
+                    "--th",
+                ])
+                .prop_map(str::to_string),
+                "[-a-z0-9=,.:]{0,12}",
+                (0u64..5_000_000).prop_map(|n| n.to_string()),
+                prop::sample::select(vec![
+                    "1m",
+                    "2k",
+                    "512k",
+                    "1g",
+                    "2g",
+                    "0",
+                    "-1",
+                    "idle_timeout=5"
+                ])
+                .prop_map(str::to_string),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_command_line_is_parsed_or_refused_without_panicking(
+                words in prop::collection::vec(word(), 0..12)
+            ) {
+                match parse_args(words.clone()) {
+                    Ok(Command::Run(s)) => {
+                        prop_assert!(s.item_size_max >= 1024);
+                        prop_assert!(u64::from(s.item_size_max) <= s.memory_limit_bytes() / 2);
+                        prop_assert!(s.threads > 0 && s.max_connections > 0);
+                        prop_assert!(s.growth_factor > 1.0);
+                        prop_assert!(s.item_size_max % s.slab_chunk_max == 0);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        prop_assert_ne!(e.exit_code(), 0);
+                        prop_assert!(!e.to_string().is_empty());
+                    }
+                }
+            }
+
+            #[test]
+            fn ports_round_trip(port in any::<u16>(), repl in 1u16..) {
+                let s = run(&format!("-p {port} -U {port} -X {repl}"));
+                prop_assert_eq!((s.tcp_port, s.udp_port, s.repl_port), (port, port, repl));
+            }
+        }
+    }
+
     #[test]
     fn relative_pidfile_is_made_absolute() {
         let s = run("-P mc.pid");
