@@ -346,3 +346,69 @@ fn refusals_match_the_real_memcached() {
         assert!(ours.contains(first), "{args:?}: ours {ours:?} lacks memcached's {first:?}");
     }
 }
+
+fn stats_settings(port: u16) -> Vec<String> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"stats settings\r\n").unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.ends_with("END\r\n") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before END");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    text.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn stats_settings_match_the_real_memcached_for_the_same_flags() {
+    const MEMCACHED: &str = "/usr/bin/memcached";
+    assert!(Path::new(MEMCACHED).exists(), "{MEMCACHED} is needed (apt-get install memcached)");
+    let flags = [
+        "-u",
+        "nobody",
+        "-l",
+        "127.0.0.1",
+        "-m",
+        "100",
+        "-c",
+        "500",
+        "-t",
+        "2",
+        "-A",
+        "-C",
+        "-R",
+        "7",
+        "-I",
+        "2m",
+        "-f",
+        "1.5",
+        "-n",
+        "64",
+        "-o",
+        "idle_timeout=7,hash_algorithm=xxh3,no_lru_crawler,hot_lru_pct=30",
+    ];
+    let (theirs_port, ours_port) = (24_446u16, 24_447u16);
+    let start = |bin: &str, port: u16| {
+        let child = Command::new(bin)
+            .args(flags)
+            .args(["-p", &port.to_string()])
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+        let guard = Foreground(child);
+        wait_for("the port", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        guard
+    };
+    let _theirs = start(MEMCACHED, theirs_port);
+    let _ours = start(BIN, ours_port);
+    let theirs = stats_settings(theirs_port);
+    let ours = stats_settings(ours_port);
+    assert_eq!(ours.len(), theirs.len(), "ours {ours:#?}\ntheirs {theirs:#?}");
+    for (o, t) in ours.iter().zip(&theirs) {
+        if t.starts_with("STAT tcpport ") {
+            continue;
+        }
+        assert_eq!(o, t);
+    }
+}
