@@ -1059,6 +1059,8 @@ mod tests {
         assert_eq!(kind(b"mg k Tx Z\r\n"), ErrorKind::InvalidFlag);
         assert_eq!(kind(b"mg k MXX\r\n"), ErrorKind::BadModeLength);
         assert_eq!(kind(b"mg k Jx\r\n"), ErrorKind::InvalidInitialValue);
+        assert_eq!(kind(b"mg k Dx\r\n"), ErrorKind::InvalidDeltaValue);
+        assert_eq!(kind(b"mg k Cx\r\n"), ErrorKind::BadToken);
         assert_eq!(kind(b"mg !!!! b\r\n"), ErrorKind::KeyDecoding);
         assert_eq!(kind(b"mg a=== b\r\n"), ErrorKind::KeyDecoding);
         let o32 = format!("mg k O{}\r\n", "a".repeat(32));
