@@ -257,7 +257,12 @@ impl Connection {
         loop {
             // 1. Handle the complete requests already buffered, as long as output is below cap.
             let mut yielded = false;
-            while !self.closing && self.pending_output() < limits.output_cap {
+            let mut capped = false;
+            while !self.closing {
+                if self.pending_output() >= limits.output_cap {
+                    capped = true;
+                    break;
+                }
                 if self.swallow > 0 {
                     let n = self.swallow.min(self.input.pending().len());
                     self.input.consume(n);
@@ -317,6 +322,10 @@ impl Connection {
             if self.pending_output() >= limits.output_cap {
                 return Drive::Open;
             }
+            if capped {
+                // The output drained while requests are still buffered: handle them first.
+                continue;
+            }
             // 4. Read more input.
             if !self.input.make_room(limits.max_input) {
                 return Drive::Close;
@@ -324,8 +333,9 @@ impl Connection {
             let end = self.input.end;
             match self.stream.read(&mut self.input.buf[end..]) {
                 Ok(0) => {
-                    // The peer closed its side; what it sent before was already handled.
-                    return Drive::Close;
+                    // The peer closed its side; what it sent before was handled: flush the
+                    // replies still pending, then close.
+                    self.closing = true;
                 }
                 Ok(n) => {
                     self.input.end += n;

@@ -96,6 +96,7 @@ pub struct Worker<E: RequestExecutor> {
     control: Arc<WorkerControl>,
     udp: Vec<UdpEndpoint>,
     yielded: Vec<usize>,
+    yielded_spare: Vec<usize>,
     limits: DriveLimits,
 }
 
@@ -132,6 +133,7 @@ impl<E: RequestExecutor> Worker<E> {
             control,
             udp: endpoints,
             yielded: Vec::new(),
+            yielded_spare: Vec::new(),
             limits,
         })
     }
@@ -162,10 +164,12 @@ impl<E: RequestExecutor> Worker<E> {
                 }
             }
             if !self.yielded.is_empty() {
-                let again = std::mem::take(&mut self.yielded);
-                for index in again {
+                std::mem::swap(&mut self.yielded, &mut self.yielded_spare);
+                let mut again = std::mem::take(&mut self.yielded_spare);
+                for index in again.drain(..) {
                     self.drive(index);
                 }
+                self.yielded_spare = again;
             }
             match self.control.requested() {
                 Some(StopKind::Immediate) => break,

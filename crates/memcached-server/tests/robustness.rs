@@ -182,3 +182,37 @@ fn idle_connections_are_closed_after_idle_timeout() {
     let mut admin = server.connect();
     assert_eq!(admin.stat("", "idle_kicks").as_deref(), Some("1"));
 }
+
+#[test]
+fn one_enormous_multiget_is_refused_not_buffered() {
+    let server = ServerProcess::ours().start();
+    let mut c = server.connect();
+    let value = vec![b'v'; 1_000_000];
+    let mut set = b"set big 0 0 1000000\r\n".to_vec();
+    set.extend_from_slice(&value);
+    set.extend_from_slice(b"\r\n");
+    c.roundtrip(&set, "STORED\r\n");
+    // 200 x 1 MB in one request.
+    let request = format!("get{}\r\n", " big".repeat(200));
+    c.roundtrip(request, "SERVER_ERROR out of memory writing get response\r\n");
+    assert_serving(&server);
+}
+
+#[test]
+fn replies_are_flushed_before_closing_on_client_eof() {
+    let server = ServerProcess::ours().start();
+    let mut c = server.connect();
+    let value = vec![b'w'; 400_000];
+    let mut set = b"set v 0 0 400000\r\n".to_vec();
+    set.extend_from_slice(&value);
+    set.extend_from_slice(b"\r\n");
+    c.roundtrip(&set, "STORED\r\n");
+    c.send("get v\r\n".repeat(100));
+    c.shutdown_write();
+    for _ in 0..100 {
+        c.expect("VALUE v 0 400000\r\n");
+        assert_eq!(c.read_exact_bytes(400_002).len(), 400_002);
+        c.expect("END\r\n");
+    }
+    assert!(c.closed_within(Duration::from_secs(5)));
+}

@@ -111,6 +111,9 @@ impl CommandExecutor {
 
 impl RequestExecutor for CommandExecutor {
     fn execute(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
+        if self.shared.verbosity() >= 2 {
+            log_request(session, input);
+        }
         match decode_request(input, &self.limits) {
             Ok(None) => Step::NeedMore,
             Ok(Some((request, consumed))) => {
@@ -119,6 +122,16 @@ impl RequestExecutor for CommandExecutor {
             }
             Err(error) => self.decode_error(error, input.len(), out),
         }
+    }
+}
+
+/// `-vv`: memcached prints every command line it reads as `<fd command`.
+fn log_request(session: &Session, input: &[u8]) {
+    if let Some(end) = input.iter().position(|&b| b == b'\n') {
+        let line = &input[..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let shown = &line[..line.len().min(256)];
+        eprintln!("<{} {}", session.fd, String::from_utf8_lossy(shown));
     }
 }
 

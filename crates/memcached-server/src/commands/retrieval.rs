@@ -5,20 +5,32 @@
 //! `<data block>\r\n`; misses are left out; the reply ends with `END\r\n`.
 //!
 //! The value is copied from the slab chunk into the output buffer inside the store's
-//! closure: one copy, no allocation.
+//! closure: one copy, no allocation. A reply that would pass [`MAX_GET_RESPONSE`] is replaced
+//! by `SERVER_ERROR out of memory writing get response`.
 
-use memcached_codec::{encode_end, encode_value, RetrievalRequest};
+use memcached_codec::{encode_end, encode_value, ErrorKind, RetrievalRequest};
 
 use super::CommandExecutor;
 use crate::connection::After;
 use crate::shared::PrefixOp;
+
+/// The largest reply one multi-get may build. Backpressure works between requests; this bounds
+/// a single `get` naming the same large value thousands of times.
+pub const MAX_GET_RESPONSE: usize = 64 * 1024 * 1024;
 
 /// Executes a retrieval command.
 pub fn retrieval(exec: &mut CommandExecutor, r: &RetrievalRequest<'_>, out: &mut Vec<u8>) -> After {
     let now = exec.now();
     let with_cas = r.command.returns_cas();
     let prefixes = exec.shared.prefixes.enabled();
+    let start = out.len();
     for key in r.keys.iter() {
+        if out.len() - start > MAX_GET_RESPONSE {
+            // memcached's answer when it cannot allocate more of a get response.
+            out.truncate(start);
+            ErrorKind::OutOfMemoryWritingGet.encode(out);
+            return After::Continue;
+        }
         let emit = |item: &memcached_store::ItemRef<'_>| {
             let cas = with_cas.then(|| item.cas());
             encode_value(out, key, item.flags(), cas, item.value());
