@@ -642,3 +642,59 @@ fn decoder_agrees_with_memcached_1_6_18() {
     assert!(cases.len() - accepted > 100, "generator produced too few invalid requests");
     assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
 }
+
+/// The client-side decoder reads everything memcached 1.6.18 answers to a
+/// varied script, element by element, and re-encodes it byte for byte.
+#[test]
+fn response_decoder_reads_memcached_replies() {
+    use bytes::BytesMut;
+    use memcached_codec::{decode_response, Response, StatusLine};
+
+    let server = Memcached::start();
+    let mut stream = server.connect();
+    let script: &[u8] = b"set rk1 5 0 3\r\nabc\r\nset rk2 0 0 0\r\n\r\nadd rk1 0 0 1\r\nx\r\n\
+get rk1 rk2 missing\r\ngets rk1\r\ngat 100 rk1\r\ngats 100 rk2\r\nincr rk1 1\r\nset n 0 0 2\r\n10\r\n\
+incr n 5\r\ndecr n 100\r\ntouch rk1 10\r\ntouch missing 10\r\ndelete rk2\r\ndelete rk2\r\n\
+cas rk1 0 0 1 1\r\nz\r\nstats\r\nstats settings\r\nstats items\r\nstats slabs\r\nstats sizes\r\n\
+stats detail dump\r\nstats cachedump 1 10\r\nstats conns\r\nversion\r\nverbosity 0\r\nbogus\r\n\
+set x 0 0 1\r\nabc\r\nms mk 2 T0 F7 c k\r\nhi\r\nmg mk v f c k s t h l O99\r\nmg missing v k O1\r\n\
+ma cnt N0 J10 v c\r\nma cnt MD D3 v t\r\nmd mk q\r\nmd mk\r\nme cnt\r\nmg k Tx\r\n\
+slabs reassign 1 2\r\nlru_crawler crawl 99\r\ncache_memlimit 5\r\nflush_all 0\r\nmn\r\n";
+    stream.write_all(script).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !raw.ends_with(b"MN\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("memcached closed the connection"),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read: {e}; got {:?}", String::from_utf8_lossy(&raw)),
+        }
+    }
+    let mut input = BytesMut::from(&raw[..]);
+    let mut elements = Vec::new();
+    let mut again = BytesMut::new();
+    while !input.is_empty() {
+        let element = decode_response(&mut input)
+            .expect("memcached reply decodes")
+            .unwrap_or_else(|| panic!("incomplete reply: {input:?}"));
+        element.encode(&mut again);
+        elements.push(element);
+    }
+    assert_eq!(&again[..], &raw[..], "re-encoding differs");
+    let count = |pred: &dyn Fn(&Response) -> bool| elements.iter().filter(|e| pred(e)).count();
+    assert!(count(&|e| matches!(e, Response::Value(_))) >= 4);
+    assert!(count(&|e| matches!(e, Response::Stat { .. })) > 50);
+    assert!(count(&|e| matches!(e, Response::Number(15) | Response::Number(0))) == 2);
+    assert!(
+        count(&|e| matches!(
+            e,
+            Response::Status(
+                StatusLine::ReassignNoSpare
+                    | StatusLine::CrawlerBadClass
+                    | StatusLine::MemlimitTooSmall
+            )
+        )) == 3
+    );
+    assert!(count(&|e| matches!(e, Response::Meta(m) if m.data.is_some())) == 3);
+    assert!(count(&|e| matches!(e, Response::Error(_))) >= 4);
+}
