@@ -541,6 +541,7 @@ pub(crate) fn finish(s: &mut Settings, state: &ParseState) -> Result<(), Setting
             s.slab_chunk_max, SLAB_PAGE_SIZE
         )));
     }
+    extended::check_slab_sizes(s)?;
     if s.hot_lru_pct + s.warm_lru_pct > 80 {
         return Err(SettingsError::usage_value(
             "hot_lru_pct + warm_lru_pct cannot be more than 80% combined",

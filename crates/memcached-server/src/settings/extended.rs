@@ -281,21 +281,9 @@ pub(crate) fn apply_one(
             let kb: u32 = number(name, value)?;
             s.worker_logbuf_size = kb.saturating_mul(1024);
         }
-        "slab_sizes" => {
-            let v = required(name, value)?;
-            for size in v.split('-') {
-                match size.trim().parse::<u32>() {
-                    Ok(n) if (48..=SLAB_PAGE_SIZE).contains(&n) => {}
-                    _ => {
-                        return Err(SettingsError::usage_value(format!(
-                            "slab size {} is out of valid range",
-                            size.trim().parse::<u64>().unwrap_or(0)
-                        )))
-                    }
-                }
-            }
-            s.slab_sizes = Some(v.to_string());
-        }
+        // Checked against -n and slab_chunk_max once all options are in (see
+        // `check_slab_sizes`), as memcached does after its option loop.
+        "slab_sizes" => s.slab_sizes = Some(required(name, value)?.to_string()),
         "slab_chunk_max" => {
             s.slab_chunk_max = number(name, value)?;
             state.slab_chunk_max_set = true;
@@ -355,6 +343,38 @@ pub(crate) fn apply_one(
         _ => return Err(SettingsError::invalid(format!("Illegal suboption \"{name}\""))),
     }
     Ok(())
+}
+
+/// `-o slab_sizes=a-b-c`: ascending sizes, each within `-n`..=`slab_chunk_max`; returns them.
+pub(crate) fn check_slab_sizes(s: &Settings) -> Result<Vec<u32>, SettingsError> {
+    let Some(list) = &s.slab_sizes else { return Ok(Vec::new()) };
+    let mut sizes: Vec<u32> = Vec::new();
+    for token in list.split('-').filter(|t| !t.is_empty()) {
+        let size = token.trim().parse::<u32>().unwrap_or(0);
+        if size < s.chunk_size_min || size > s.slab_chunk_max {
+            return Err(SettingsError::usage_value(format!(
+                "slab size {size} is out of valid range"
+            )));
+        }
+        if sizes.last().is_some_and(|last| size <= *last) {
+            return Err(SettingsError::usage_value(format!(
+                "slab size {size} cannot be lower than or equal to a previous class size"
+            )));
+        }
+        sizes.push(size);
+    }
+    if sizes.is_empty() {
+        return Err(SettingsError::usage_value("slab_sizes lists no size"));
+    }
+    Ok(sizes)
+}
+
+impl Settings {
+    /// The slab class sizes `-o slab_sizes` asks for, ascending, or `None` when memcached's
+    /// `-n`/`-f` progression is to be used. Validated by [`parse_args`](super::parse_args).
+    pub fn slab_class_sizes(&self) -> Option<Vec<u32>> {
+        self.slab_sizes.as_ref().map(|_| check_slab_sizes(self).unwrap_or_default())
+    }
 }
 
 fn warn_unsupported(s: &mut Settings, name: &str, feature: &str) {
@@ -463,6 +483,9 @@ mod tests {
         assert_eq!(s.watcher_logbuf_size, 128 * 1024);
         assert_eq!(s.worker_logbuf_size, 32 * 1024);
         assert_eq!(s.slab_sizes.as_deref(), Some("100-200"));
+        assert_eq!(s.slab_class_sizes(), Some(vec![100, 200]));
+        assert_eq!(run("-o slab_sizes=48--96-").slab_class_sizes(), Some(vec![48, 96]));
+        assert_eq!(run("").slab_class_sizes(), None);
         assert_eq!(s.read_buf_mem_limit, 16);
         assert_eq!(s.sock_cookie_id, Some(3));
         assert_eq!(s.slab_automove_freeratio, 0.02);
@@ -504,6 +527,10 @@ mod tests {
             ("-o idle_timeout=abc", "Invalid idle_timeout"),
             ("-o worker_logbuf_size=abc", "could not parse argument to worker_logbuf_size"),
             ("-o slab_sizes=abc", "slab size 0 is out of valid range"),
+            ("-o slab_sizes=47-200", "slab size 47 is out of valid range"),
+            ("-n 100 -o slab_sizes=96-200", "slab size 96 is out of valid range"),
+            ("-o slab_sizes=96-200,slab_chunk_max=128", "slab size 200 is out of valid range"),
+            ("-o slab_sizes=100-90", "slab size 90 cannot be lower than or equal to a previous"),
             ("-o ext_path", "missing argument to ext_path"),
             ("-o ssl_key", "Missing ssl_key argument"),
             (

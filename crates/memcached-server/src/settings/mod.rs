@@ -185,7 +185,8 @@ pub struct Settings {
     /// `-o slab_chunk_max=BYTES`: largest slab chunk; bigger items are chained from several
     /// chunks (default 512 KiB = half a page).
     pub slab_chunk_max: u32,
-    /// `-o slab_sizes=a-b-c`: explicit slab class sizes (accepted; kept for the store).
+    /// `-o slab_sizes=a-b-c`: explicit slab class sizes, as given; see
+    /// [`Settings::slab_class_sizes`].
     pub slab_sizes: Option<String>,
     /// `-o slab_reassign` / `no_slab_reassign`: allow moving pages between classes.
     pub slab_reassign: bool,
