@@ -134,7 +134,10 @@ pub(crate) struct Shard {
     next_cas: u64,
     cas_stride: u64,
     pub oldest_cas: u64,
+    /// The old value of an append/prepend while the new item is written.
     scratch: Vec<u8>,
+    /// Item bytes while an item moves between chunks (page rebalancing).
+    move_buf: Vec<u8>,
     crawl_slot: usize,
     crawl_chunk: usize,
     cas_enabled: bool,
@@ -223,6 +226,7 @@ impl Shard {
             cas_stride: geo.shards as u64,
             oldest_cas: 0,
             scratch: Vec::new(),
+            move_buf: Vec::new(),
             crawl_slot: 0,
             crawl_chunk: 0,
             cas_enabled: geo.cas_enabled,
@@ -531,9 +535,10 @@ impl Shard {
         let raw = self.raw(from);
         let total = raw.total_len();
         let hash = self.hasher.hash(raw.key());
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.mem.chunk(from)[..total]);
-        self.mem.chunk_mut(to)[..total].copy_from_slice(&self.scratch);
+        // Not `scratch`: that holds an append's old value while a store allocates.
+        self.move_buf.clear();
+        self.move_buf.extend_from_slice(&self.mem.chunk(from)[..total]);
+        self.mem.chunk_mut(to)[..total].copy_from_slice(&self.move_buf);
         if let Some(slot) = self.index.find_ref(hash, from) {
             self.index.update(slot, to);
         }
@@ -967,7 +972,8 @@ impl Shard {
             value: digits,
             flags,
             exptime,
-            mode: Mode::Set,
+            // Replace: a failed allocation keeps the old value (memcached's do_add_delta).
+            mode: Mode::Replace,
             compare_cas: None,
             invalidate: false,
             explicit_cas: None,
