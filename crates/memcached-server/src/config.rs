@@ -13,6 +13,9 @@ pub struct ServerConfig {
     pub tcp_addrs: Vec<SocketAddr>,
     /// UDP addresses (`-l`, `-U`), resolved; empty (the default since memcached 1.5.6) = no UDP.
     pub udp_addrs: Vec<SocketAddr>,
+    /// With no `-l`, also listen on the IPv6 wildcard (`[::]`, IPv6-only socket) when the
+    /// system has IPv6, as memcached does; failures to bind it are ignored.
+    pub ipv6_wildcard: bool,
     /// UNIX socket path (`-s`); when set, TCP and UDP are off, as in memcached.
     pub unix_socket: Option<PathBuf>,
     /// Permission bits of the UNIX socket (`-a`, octal, default 0700).
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
         Self {
             tcp_addrs: vec![SocketAddr::from(([0, 0, 0, 0], 11211))],
             udp_addrs: Vec::new(),
+            ipv6_wildcard: false,
             unix_socket: None,
             unix_socket_mask: 0o700,
             threads: 4,

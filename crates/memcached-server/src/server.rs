@@ -14,6 +14,7 @@
 //! ```
 
 use std::io;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -86,6 +87,26 @@ pub fn bind_sockets(shared: &Shared) -> Result<BoundSockets, StartError> {
         let socket = bind_udp(addr)
             .map_err(start_error(format!("failed to listen on UDP port {}", addr.port())))?;
         udp.push(socket);
+    }
+    if config.ipv6_wildcard {
+        let any6 = |port: u16| SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+        let v4_wildcards = |addrs: &[SocketAddr]| {
+            addrs
+                .iter()
+                .filter(|a| a.ip().is_unspecified() && a.is_ipv4())
+                .map(|a| a.port())
+                .collect::<Vec<_>>()
+        };
+        for port in v4_wildcards(&config.tcp_addrs) {
+            if let Ok(listener) = bind_tcp(&any6(port), config.backlog) {
+                listeners.push(listener);
+            }
+        }
+        for port in v4_wildcards(&config.udp_addrs) {
+            if let Ok(socket) = bind_udp(&any6(port)) {
+                udp.push(socket);
+            }
+        }
     }
     for listener in &listeners {
         shared.connections.add_listener(listener.fd(), listener.description().to_owned());

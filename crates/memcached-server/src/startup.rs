@@ -29,6 +29,7 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig, SettingsError>
     Ok(ServerConfig {
         tcp_addrs,
         udp_addrs: settings.udp_listen_addrs()?,
+        ipv6_wildcard: settings.listen.is_empty() && !settings.uses_unix_socket(),
         unix_socket: settings.unix_socket.clone(),
         unix_socket_mask: settings.unix_mask,
         threads: usize::try_from(settings.threads.max(1)).unwrap_or(4),
