@@ -332,7 +332,6 @@ fn refusals_match_the_real_memcached() {
         &["-o", "slab_sizes=100-90"],
         &["-n", "100", "-o", "slab_sizes=96-200"],
         &["-o", "slab_sizes=96-200,slab_chunk_max=128"],
-        &["-Y", "/dev/null", "-U", "24430"],
         &["-z"],
         &["--fooble"],
         &["-p"],

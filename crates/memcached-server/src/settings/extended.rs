@@ -85,6 +85,22 @@ pub(crate) const TLS_NAMES: &[&str] = &[
     "ssl_min_version",
 ];
 
+/// The `-o` names the server acts on today; every other accepted name is validated, shown in
+/// `stats settings`, and warned about as having no effect (the store has its own eviction
+/// and hash table, so memcached's LRU, hash and log-buffer tuning does not apply). Keep this
+/// list in step with what `startup`/`commands` read from [`Settings`].
+pub(crate) const EFFECTIVE_NAMES: &[&str] = &[
+    "maxconns_fast",
+    "idle_timeout",
+    "track_sizes",
+    "slab_reassign",
+    "no_slab_reassign",
+    "slab_automove",
+    "no_slab_automove",
+    "lru_crawler",
+    "no_lru_crawler",
+];
+
 /// True if memcached 1.6.18 accepts `-o name`.
 pub fn is_known_name(name: &str) -> bool {
     CORE_NAMES.contains(&name) || EXTSTORE_NAMES.contains(&name) || TLS_NAMES.contains(&name)
@@ -135,6 +151,25 @@ fn in_range<T: std::str::FromStr + PartialOrd>(
 
 /// Applies one `-o name[=value]`.
 pub(crate) fn apply_one(
+    s: &mut Settings,
+    state: &mut ParseState,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), SettingsError> {
+    apply_value(s, state, name, value)?;
+    let family_warned = EXTSTORE_NAMES.contains(&name)
+        || TLS_NAMES.contains(&name)
+        || matches!(name, "resp_obj_mem_limit" | "sock_cookie_id");
+    if !family_warned && !EFFECTIVE_NAMES.contains(&name) {
+        let warning = format!("-o {name}: accepted for compatibility; no effect in this server");
+        if !s.warnings.contains(&warning) {
+            s.warnings.push(warning);
+        }
+    }
+    Ok(())
+}
+
+fn apply_value(
     s: &mut Settings,
     state: &mut ParseState,
     name: &str,
@@ -543,6 +578,17 @@ mod tests {
             let text = fail(line);
             assert!(text.contains(message), "{line}: {text}");
         }
+    }
+
+    #[test]
+    fn names_without_effect_here_warn_once() {
+        let s = run("-o hashpower=20,hot_lru_pct=30 -o hot_lru_pct=25");
+        let expected = [
+            "-o hashpower: accepted for compatibility; no effect in this server",
+            "-o hot_lru_pct: accepted for compatibility; no effect in this server",
+        ];
+        assert_eq!(s.warnings, expected);
+        assert!(run("-o idle_timeout=5,track_sizes,no_lru_crawler").warnings.is_empty());
     }
 
     #[test]
