@@ -63,6 +63,7 @@ const HELP_BODY: &str = "\
 -C, --disable-cas         disable use of CAS
 -b, --listen-backlog=<num> set the backlog queue limit (default: 1024)
 -B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)
+                          (the text protocol is served; binary clients are refused)
 -I, --max-item-size=<num> adjusts max item size
                           (default: 1m, min: 1k, max: 1024m)
 -S, --enable-sasl         turn on Sasl authentication (not supported: refused)
@@ -70,8 +71,7 @@ const HELP_BODY: &str = "\
     --disable-dumping     disable stats cachedump and lru_crawler metadump
                           (memcached's -X; -X is repcached's replication port here)
 -W, --disable-watch       disable watch commands (live logging)
--Y, --auth-file=<file>    (EXPERIMENTAL) enable ASCII protocol authentication. format:
-                          user:pass\\nuser2:pass2\\n
+-Y, --auth-file=<file>    ASCII protocol authentication (not supported: refused)
 -e, --memory-file=<file>  (EXPERIMENTAL) mmap a file for item memory (no effect here)
 -Z, --enable-ssl          enable TLS/SSL (not supported: refused)
 -N, --napi-ids=<num>      number of napi ids (no effect here)
@@ -108,5 +108,7 @@ const HELP_BODY: &str = "\
    - no_modern:           uses defaults of previous major version (1.4.x)
    - slab_sizes, slab_reassign, slab_automove, slab_automove_ratio, slab_automove_window,
      no_chunked_items, inline_ascii_resp, drop_privileges, sock_cookie_id: as memcached 1.6
-   - ext_* (extstore) and ssl_* (TLS) options are accepted with a warning; no effect here.
+   - acted on here: idle_timeout, maxconns_fast, track_sizes, slab_reassign, slab_automove,
+     lru_crawler; every other name is checked and accepted with a warning (no effect here),
+     including the ext_* (extstore) and ssl_* (TLS) options.
 ";
