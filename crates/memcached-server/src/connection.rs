@@ -370,3 +370,114 @@ impl Connection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    /// Answers every `\n`-terminated line with `reply_len` bytes of `r`.
+    struct LineEcho {
+        reply_len: usize,
+        executed: usize,
+    }
+
+    impl RequestExecutor for LineEcho {
+        fn execute(&mut self, _: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
+            match input.iter().position(|&b| b == b'\n') {
+                None => Step::NeedMore,
+                Some(end) => {
+                    self.executed += 1;
+                    out.resize(out.len() + self.reply_len, b'r');
+                    let after =
+                        if &input[..end] == b"quit" { After::Close } else { After::Continue };
+                    Step::Done { consumed: end + 1, after }
+                }
+            }
+        }
+    }
+
+    fn pair() -> (Connection, std::os::unix::net::UnixStream) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("pair");
+        ours.set_nonblocking(true).expect("nonblocking");
+        let stream = Stream::Unix(mio::net::UnixStream::from_std(ours));
+        (Connection::new(stream, Session::default(), 0), theirs)
+    }
+
+    const LIMITS: DriveLimits =
+        DriveLimits { reqs_per_event: 1000, output_cap: 256 * 1024, max_input: 1 << 20 };
+
+    #[test]
+    fn a_client_that_does_not_read_stops_being_read() {
+        let (mut conn, mut client) = pair();
+        let counters = WorkerCounters::default();
+        let mut exec = LineEcho { reply_len: 100 * 1024, executed: 0 };
+        client.write_all(&b"x\n".repeat(100)).expect("write");
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Open);
+        assert!(exec.executed < 100, "all requests were executed without the client reading");
+        assert!(conn.pending_output() >= LIMITS.output_cap);
+        assert!(conn.pending_output() < LIMITS.output_cap + 100 * 1024);
+        // Driving again without the client reading changes nothing.
+        let before = exec.executed;
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Open);
+        assert_eq!(exec.executed, before);
+        // Once the client reads, the rest is served.
+        client.set_nonblocking(true).expect("nonblocking");
+        let mut received = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        while received < 100 * 100 * 1024 {
+            match client.read(&mut buf) {
+                Ok(n) => received += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert_ne!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Close);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(exec.executed, 100);
+        assert_eq!(conn.pending_output(), 0);
+    }
+
+    #[test]
+    fn reqs_per_event_yields_and_resumes() {
+        let (mut conn, mut client) = pair();
+        let counters = WorkerCounters::default();
+        let mut exec = LineEcho { reply_len: 1, executed: 0 };
+        let limits = DriveLimits { reqs_per_event: 2, ..LIMITS };
+        client.write_all(b"a\nb\nc\n").expect("write");
+        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0), Drive::Yield);
+        assert_eq!(exec.executed, 2);
+        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0), Drive::Open);
+        assert_eq!(exec.executed, 3);
+        assert_eq!(counters.conn_yields.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let mut replies = [0u8; 3];
+        client.read_exact(&mut replies).expect("replies");
+    }
+
+    #[test]
+    fn partial_requests_wait_and_quit_closes_after_flush() {
+        let (mut conn, mut client) = pair();
+        let counters = WorkerCounters::default();
+        let mut exec = LineEcho { reply_len: 2, executed: 0 };
+        client.write_all(b"par").expect("write");
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Open);
+        assert_eq!(exec.executed, 0);
+        client.write_all(b"tial\nquit\nignored\n").expect("write");
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 7), Drive::Close);
+        assert_eq!(exec.executed, 2, "nothing after quit is executed");
+        assert_eq!(conn.last_active, 7);
+        let mut replies = [0u8; 4];
+        client.read_exact(&mut replies).expect("replies written before closing");
+    }
+
+    #[test]
+    fn oversized_input_closes() {
+        let (mut conn, mut client) = pair();
+        let counters = WorkerCounters::default();
+        let mut exec = LineEcho { reply_len: 1, executed: 0 };
+        let limits = DriveLimits { max_input: 64 * 1024, ..LIMITS };
+        client.set_nonblocking(true).expect("nonblocking");
+        let _ = client.write(&vec![b'z'; 100 * 1024]);
+        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0), Drive::Close);
+    }
+}
