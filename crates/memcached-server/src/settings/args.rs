@@ -395,7 +395,7 @@ pub(crate) fn apply_option(
         }
         Opt::LargePages => {
             s.large_pages = true;
-            s.warnings.push("-L (large pages) has no effect in this server".to_string());
+            s.warn("-L (large pages) has no effect in this server".to_string());
         }
         Opt::Delimiter => {
             let v = value_of(opt, value);
@@ -416,7 +416,7 @@ pub(crate) fn apply_option(
         Opt::Threads => {
             s.threads = positive(value_of(opt, value), "Number of threads must be greater than 0")?;
             if s.threads > 64 {
-                s.warnings.push(
+                s.warn(
                     "WARNING: Setting a high number of worker threads is not recommended.\n \
                      Set this value to the number of cores in your machine or less."
                         .to_string(),
@@ -439,7 +439,7 @@ pub(crate) fn apply_option(
                 "auto" => BindingProtocol::Auto,
                 "ascii" => BindingProtocol::Ascii,
                 "binary" => {
-                    s.warnings.push(
+                    s.warn(
                         "-B binary: this server speaks memcached's text protocol only; binary \
                          protocol clients will be refused"
                             .to_string(),
@@ -474,7 +474,7 @@ pub(crate) fn apply_option(
         }
         Opt::MemoryFile => {
             s.memory_file = Some(PathBuf::from(value_of(opt, value)));
-            s.warnings.push(
+            s.warn(
                 "-e (memory file): restartable caches are not supported; the cache starts empty"
                     .to_string(),
             );
@@ -490,7 +490,7 @@ pub(crate) fn apply_option(
             s.napi_ids = Some(v.trim().parse::<u32>().map_err(|_| {
                 SettingsError::invalid(format!("Invalid number of napi ids \"{v}\""))
             })?);
-            s.warnings.push("-N (napi ids) has no effect in this server".to_string());
+            s.warn("-N (napi ids) has no effect in this server".to_string());
         }
         Opt::ReplPeer => {
             let v = value_of(opt, value).trim();

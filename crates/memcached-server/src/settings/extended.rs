@@ -162,9 +162,7 @@ pub(crate) fn apply_one(
         || matches!(name, "resp_obj_mem_limit" | "sock_cookie_id");
     if !family_warned && !EFFECTIVE_NAMES.contains(&name) {
         let warning = format!("-o {name}: accepted for compatibility; no effect in this server");
-        if !s.warnings.contains(&warning) {
-            s.warnings.push(warning);
-        }
+        s.warn(warning);
     }
     Ok(())
 }
@@ -344,7 +342,7 @@ fn apply_value(
         }
         "drop_privileges" => s.drop_privileges = true,
         "no_drop_privileges" => s.drop_privileges = false,
-        "resp_obj_mem_limit" => s.warnings.push(
+        "resp_obj_mem_limit" => s.warn(
             "DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,\n\
              now in megabytes, which limits both read and response object buffers."
                 .to_string(),
@@ -352,7 +350,7 @@ fn apply_value(
         "read_buf_mem_limit" => s.read_buf_mem_limit = number(name, value)?,
         "sock_cookie_id" => {
             s.sock_cookie_id = Some(number(name, value)?);
-            s.warnings.push("-o sock_cookie_id has no effect in this server".to_string());
+            s.warn("-o sock_cookie_id has no effect in this server".to_string());
         }
         "slab_automove_freeratio" => {
             s.slab_automove_freeratio = number(name, value)?;
@@ -413,7 +411,7 @@ impl Settings {
 }
 
 fn warn_unsupported(s: &mut Settings, name: &str, feature: &str) {
-    s.warnings.push(format!("-o {name}: {feature} is not supported by this server; ignored"));
+    s.warn(format!("-o {name}: {feature} is not supported by this server; ignored"));
 }
 
 #[cfg(test)]

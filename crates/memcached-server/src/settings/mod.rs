@@ -360,6 +360,14 @@ fn or_null(value: Option<String>) -> String {
 }
 
 impl Settings {
+    /// Adds a startup warning once (repeating an option does not repeat its warning).
+    pub(crate) fn warn(&mut self, warning: impl Into<String>) {
+        let warning = warning.into();
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
     /// `-m` in bytes (`stats settings` calls it `maxbytes`).
     pub fn memory_limit_bytes(&self) -> u64 {
         self.memory_limit_mb.saturating_mul(1024 * 1024)
