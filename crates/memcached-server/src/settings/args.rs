@@ -52,6 +52,13 @@ pub(crate) enum Opt {
     ConfigFile,
 }
 
+impl Opt {
+    /// `-h`, `-V`, `-i`: print something and exit 0.
+    fn prints_and_exits(self) -> bool {
+        matches!(self, Self::Help | Self::Version | Self::License)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Arg {
     None,
@@ -250,8 +257,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Se
         .last();
     if let Some(path) = config_path {
         let path = PathBuf::from(path);
-        let file_state = config_file::apply_file(&mut settings, &path)?;
-        state.slab_chunk_max_set = file_state.slab_chunk_max_set;
+        match config_file::apply_file(&mut settings, &path) {
+            Ok(file_state) => state.slab_chunk_max_set = file_state.slab_chunk_max_set,
+            // `-h`/`-V`/`-i` still work with a broken config file: the loop below returns at
+            // them (an invalid flag before them still fails first, as in memcached).
+            Err(_) if occurrences.iter().flatten().any(|o| o.opt.prints_and_exits()) => {}
+            Err(e) => return Err(e),
+        }
         settings.config_file = Some(path);
     }
 

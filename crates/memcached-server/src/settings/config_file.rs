@@ -436,6 +436,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.exit_code(), crate::settings::EX_CONFIG);
         assert!(e.to_string().contains("/nonexistent/mc.toml"), "{e}");
+        // ...but -h and -V still answer.
+        let help = parse_args(["--config-file=/nonexistent/mc.toml".to_string(), "-h".to_string()]);
+        assert!(matches!(help, Ok(Command::Help(_))), "{help:?}");
+        let version = parse_args(["-V".to_string(), "--config-file=/nonexistent".to_string()]);
+        assert!(matches!(version, Ok(Command::Version(_))), "{version:?}");
     }
 
     #[test]
