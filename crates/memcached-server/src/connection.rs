@@ -374,7 +374,6 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read as _;
 
     /// Answers every `\n`-terminated line with `reply_len` bytes of `r`.
     struct LineEcho {

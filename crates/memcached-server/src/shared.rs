@@ -204,8 +204,12 @@ pub struct Shared {
     pub accepting: AtomicU8,
     /// Current `slab_automove` mode (`slabs automove <n>` changes it).
     pub slab_automove: AtomicU8,
-    /// LRU crawler on (`lru_crawler enable|disable`).
+    /// memcached's `settings.lru_crawler`: the crawler was started (`-o lru_crawler`, or a
+    /// successful `lru_crawler enable`).
     pub lru_crawler: AtomicBool,
+    /// The crawler is running (`lru_crawler disable` stops it; the setting stays on, as in
+    /// memcached 1.6.18).
+    pub crawler_running: AtomicBool,
     /// `stats sizes` histogram on (`stats sizes_enable|sizes_disable`).
     pub track_sizes: AtomicBool,
     /// `stats settings` lines beyond the ones the server knows itself (from `settings`).
@@ -219,6 +223,7 @@ impl Shared {
         let verbosity = AtomicU32::new(config.verbosity);
         let slab_automove = AtomicU8::new(config.slab_automove);
         let lru_crawler = AtomicBool::new(config.lru_crawler);
+        let crawler_running = AtomicBool::new(config.lru_crawler);
         let track_sizes = AtomicBool::new(config.track_sizes);
         Self {
             config,
@@ -231,6 +236,7 @@ impl Shared {
             accepting: AtomicU8::new(1),
             slab_automove,
             lru_crawler,
+            crawler_running,
             track_sizes,
             settings_report: Vec::new(),
         }

@@ -210,6 +210,10 @@ fn admin_commands() {
     c.roundtrip("cache_memlimit 100\r\n", "OK\r\n");
     c.roundtrip("slabs automove 0\r\n", "OK\r\n");
     c.roundtrip("lru_crawler crawl all\r\n", "OK\r\n");
+    c.roundtrip("lru_crawler disable\r\n", "OK\r\n");
+    c.roundtrip("lru_crawler crawl all\r\n", "ERROR an unknown error happened\r\n");
+    c.roundtrip("lru_crawler enable\r\n", "OK\r\n");
+    c.roundtrip("lru_crawler enable\r\n", "ERROR failed to start lru crawler thread\r\n");
     c.roundtrip("GET k\r\n", "ERROR\r\n");
     c.send("quit\r\n");
     assert!(c.closed_within(Duration::from_secs(5)), "quit must close the connection");

@@ -46,6 +46,45 @@ fn scripts_match_memcached() {
     }
 }
 
+/// Meta flags beyond the basics: vivify, recache, invalidation, opaque/key echo, quiet mode.
+const META_SCRIPTS: &[&str] = &[
+    "mg viv N30 v c\r\nmg viv N30 v\r\nms viv 3 T60\r\nnew\r\nmg viv v\r\n",
+    "ms inv 2 T100\r\nhi\r\nmd inv I T30\r\nmg inv v c\r\nmg inv v\r\n",
+    "ms r 1 T100\r\nx\r\nmg r R30 v\r\nmg r R200 v\r\nmg r R200 v\r\n",
+    "ms o 1\r\nx\r\nmg o O123 k v\r\nmd o O9 k q\r\nmd o O9 k\r\nmg o O1 k q\r\nmg o O1 k\r\n",
+    "ma m1 N0 J5 q\r\nma m1 q v\r\nmg m1 v\r\nma m1 MD D99\r\nmg m1 v\r\nma m1 J abc N0\r\n",
+    "ms big 5 S3\r\nabcde\r\nms k 3 I\r\nabc\r\nmg k s v f\r\nms k 2 F70000 T-1\r\nab\r\nmg k v\r\n",
+    "mg\r\nms\r\nms k\r\nms k abc\r\nmd\r\nma\r\nme\r\nmn extra\r\n",
+    "mg k O123456789012345678901234567890123 v\r\nmg k P L v\r\n",
+];
+
+/// Admin and stats replies that do not depend on timing or memory layout.
+const ADMIN_SCRIPTS: &[&str] = &[
+    "lru_crawler enable\r\n",
+    "stats sizes_enable\r\nstats sizes_disable\r\nstats sizes\r\n",
+    "slabs reassign 1 2\r\nslabs reassign 1 1\r\nslabs reassign 99 2\r\nslabs automove 2\r\n",
+    "lru_crawler sleep 2000000\r\nlru_crawler tocrawl 10\r\nlru_crawler crawl 1\r\n",
+    "lru tune 10 10 0.1 2.0\r\nlru tune 50 50 0.1 2.0\r\nlru mode flat\r\nlru mode segmented\r\nlru temp_ttl 10\r\n",
+    "verbosity 1 noreply\r\nverbosity 0\r\nflush_all -1\r\nflush_all 0\r\ncache_memlimit 0\r\n",
+    "delete\r\ndelete a b c d\r\nincr\r\nincr a\r\ntouch a\r\ntouch a b\r\ngat\r\ngat 10\r\n",
+];
+
+#[test]
+fn meta_scripts_match_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in META_SCRIPTS {
+        diff.check(script);
+    }
+}
+
+#[test]
+fn admin_scripts_match_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in ADMIN_SCRIPTS {
+        diff.check(script);
+    }
+}
+
 #[test]
 fn oversized_value_is_swallowed_like_memcached() {
     let mut diff = Differential::start(&[]);

@@ -98,17 +98,30 @@ pub fn admin(
         }
         Request::Lru { noreply, .. } => ok_unless(noreply, out),
         Request::LruCrawler(command) => match command {
+            // memcached 1.6.18: `enable` fails while the crawler runs (it does from startup by
+            // default); `disable` stops it but leaves the setting on, so `crawl` then fails
+            // with "unknown error" until `enable`.
             LruCrawlerCommand::Enable => {
-                shared.lru_crawler.store(true, Ordering::Relaxed);
-                StatusLine::Ok.encode(out);
+                if shared.crawler_running.swap(true, Ordering::Relaxed) {
+                    ErrorKind::CrawlerStartFailed.encode(out);
+                } else {
+                    shared.lru_crawler.store(true, Ordering::Relaxed);
+                    StatusLine::Ok.encode(out);
+                }
             }
             LruCrawlerCommand::Disable => {
-                shared.lru_crawler.store(false, Ordering::Relaxed);
-                StatusLine::Ok.encode(out);
+                if shared.lru_crawler.load(Ordering::Relaxed) {
+                    shared.crawler_running.store(false, Ordering::Relaxed);
+                    StatusLine::Ok.encode(out);
+                } else {
+                    ErrorKind::CrawlerStopFailed.encode(out);
+                }
             }
             LruCrawlerCommand::Crawl(_) => {
                 if !shared.lru_crawler.load(Ordering::Relaxed) {
                     ErrorKind::LruCrawlerDisabled.encode(out);
+                } else if !shared.crawler_running.load(Ordering::Relaxed) {
+                    ErrorKind::UnknownError.encode(out);
                 } else {
                     exec.store.reclaim_expired(exec.now(), CRAWL_BUDGET);
                     StatusLine::Ok.encode(out);

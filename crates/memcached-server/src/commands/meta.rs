@@ -153,9 +153,13 @@ pub fn meta_arithmetic(
     };
     let as_request = MetaRequest { key: r.key, flags: r.flags };
     let status = match exec.store.meta_arith(key, &opts, now) {
-        Ok(ArithOutcome::Value { value, cas, exptime, .. }) => {
+        Ok(ArithOutcome::Value { value, cas, exptime, created }) => {
             let status = if flags.return_value() { MetaStatus::Value } else { MetaStatus::Stored };
-            if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Arithmetic)) {
+            // memcached 1.6.18 only applies `q` to a plain hit: an item created by `N` is
+            // always reported.
+            let hidden =
+                flags.quiet() && !created && status.hidden_by_quiet(MetaCommand::Arithmetic);
+            if !hidden {
                 encode_meta_arithmetic_hit(out, r, key, value, cas, ttl_left(exptime, now));
             }
             return After::Continue;

@@ -159,7 +159,7 @@ pub fn serve_store(
     let maintenance_store = Arc::clone(&store);
     let maintenance_shared = Arc::clone(&shared);
     let maintenance = move |now: u32| {
-        if maintenance_shared.lru_crawler.load(Ordering::Relaxed) {
+        if maintenance_shared.crawler_running.load(Ordering::Relaxed) {
             maintenance_store.reclaim_expired(now, RECLAIM_BUDGET_PER_TICK);
         }
         let automove = maintenance_shared.slab_automove.load(Ordering::Relaxed);
