@@ -21,6 +21,9 @@ use crate::signals::StopKind;
 
 /// Initial size of a connection's input buffer; it grows for large values and shrinks back.
 pub const INPUT_BUFFER_INITIAL: usize = 16 * 1024;
+/// Input buffers grown past this (for large values) are released once empty; smaller ones are
+/// kept, so ordinary traffic never reallocates.
+const INPUT_BUFFER_KEEP: usize = 256 * 1024;
 /// Output buffers larger than this are released once they have been written out.
 const OUTPUT_BUFFER_KEEP: usize = 256 * 1024;
 
@@ -176,7 +179,7 @@ impl InputBuffer {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > INPUT_BUFFER_INITIAL * 4 {
+            if self.buf.len() > INPUT_BUFFER_KEEP {
                 self.buf = vec![0; INPUT_BUFFER_INITIAL];
             }
         }
@@ -283,7 +286,11 @@ impl Connection {
                     executor.execute(&mut self.session, self.input.pending(), &mut self.output);
                 match step {
                     Step::NeedMore => break,
-                    Step::Hostile => return Drive::Close,
+                    Step::Hostile => {
+                        // Replies to the requests before it still go out, then the close.
+                        self.closing = true;
+                        break;
+                    }
                     Step::Done { consumed, after } => {
                         handled += 1;
                         self.last_active = now;

@@ -29,6 +29,17 @@ fn endless_line_is_closed_without_reply() {
 }
 
 #[test]
+fn replies_before_an_endless_line_are_still_sent() {
+    let server = ServerProcess::ours().start();
+    let mut c = server.connect();
+    let mut input = b"set a 0 0 1\r\n1\r\nget a\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'g', 5000));
+    c.send(&input);
+    c.expect("STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n");
+    assert!(c.closed_within(Duration::from_secs(5)));
+}
+
+#[test]
 fn long_complete_line_is_just_an_error() {
     let server = ServerProcess::ours().start();
     let mut c = server.connect();
