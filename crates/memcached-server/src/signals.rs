@@ -124,7 +124,7 @@ extern "C" fn on_signal(signo: libc::c_int) {
     }
 }
 
-/// Routes SIGTERM, SIGINT and SIGUSR1 to `latch` and ignores SIGPIPE. Only the first latch
+/// Routes SIGTERM, SIGINT and SIGUSR1 to `latch` and ignores SIGPIPE and SIGHUP. Only the first latch
 /// installed in a process receives signals.
 pub fn install(latch: &Arc<StopLatch>) -> io::Result<()> {
     let _ = INSTALLED.set(Arc::clone(latch));
@@ -141,9 +141,11 @@ pub fn install(latch: &Arc<StopLatch>) -> io::Result<()> {
             }
         }
     }
-    // SAFETY: setting SIGPIPE to SIG_IGN is always valid; broken pipes then surface as EPIPE.
+    // SAFETY: setting SIGPIPE and SIGHUP to SIG_IGN is always valid: broken pipes then surface
+    // as EPIPE, and a closed terminal does not stop the server (memcached ignores SIGHUP too).
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
     Ok(())
 }

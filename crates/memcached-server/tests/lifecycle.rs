@@ -20,6 +20,16 @@ fn sigterm_and_sigint_stop_cleanly() {
 }
 
 #[test]
+fn sighup_is_ignored() {
+    let mut server = ServerProcess::ours().start();
+    server.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.is_running(), "SIGHUP must not stop the server");
+    let mut c = server.connect();
+    c.roundtrip("version\r\n", "VERSION 1.6.18\r\n");
+}
+
+#[test]
 fn sigusr1_stops_gracefully_and_removes_the_unix_socket() {
     let mut server = ServerProcess::ours().unix().args(["-vv"]).start();
     let path = server.unix_path.clone().expect("path");
