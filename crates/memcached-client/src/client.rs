@@ -8,7 +8,8 @@
 //!   │                                           └─ idle: Mutex<Vec<Connection>>
 //!   │
 //!   │ request on slot i:  check health → take permit → idle or new connection
-//!   │                     → encode into conn.out → flush → read replies (one I/O deadline)
+//!   │                     → encode into conn.out → flush → read replies (one I/O deadline;
+//!   │                       connect and pool waits have their own)
 //!   │   ok / error reply ─► connection back to idle, health.on_success
 //!   │   I/O, timeout, protocol error ─► connection dropped, health.on_failure
 //!   │                                     └─ went down: eject i from the ring (rebuild)
@@ -49,6 +50,7 @@ pub struct ClientBuilder {
     router: RouterConfig,
     connect_timeout: Duration,
     io_timeout: Duration,
+    pool_timeout: Option<Duration>,
     max_connections: usize,
     health: HealthPolicy,
     replicas: usize,
@@ -62,6 +64,7 @@ impl Default for ClientBuilder {
             router: RouterConfig::ketama(),
             connect_timeout: Duration::from_secs(1),
             io_timeout: Duration::from_secs(1),
+            pool_timeout: None,
             max_connections: 4,
             health: HealthPolicy::default(),
             replicas: 0,
@@ -112,10 +115,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Deadline for one request (or one pipelined batch) on one server, including the wait
-    /// for a pooled connection.
+    /// Deadline for one request (or one pipelined batch) on one server: writing it and
+    /// reading every reply.
     pub fn io_timeout(mut self, timeout: Duration) -> ClientBuilder {
         self.io_timeout = timeout;
+        self
+    }
+
+    /// How long a request may wait for a free pooled connection (default: the I/O timeout).
+    pub fn pool_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.pool_timeout = Some(timeout);
         self
     }
 
@@ -180,6 +189,7 @@ impl ClientBuilder {
                 ring: RwLock::new(router),
                 connect_timeout: self.connect_timeout,
                 io_timeout: self.io_timeout,
+                pool_timeout: self.pool_timeout.unwrap_or(self.io_timeout),
                 policy: self.health,
                 replicas: self.replicas,
                 down: AtomicUsize::new(0),
@@ -204,6 +214,7 @@ struct Inner {
     ring: RwLock<Router>,
     connect_timeout: Duration,
     io_timeout: Duration,
+    pool_timeout: Duration,
     policy: HealthPolicy,
     replicas: usize,
     /// Number of servers not Up (skip probe scans when 0).
@@ -347,11 +358,13 @@ impl Inner {
             }
         };
         let expects_reply = expects.iter().any(|&e| e != Expect::Nothing);
-        let deadline = tokio::time::Instant::now() + self.io_timeout;
-        let permit = match tokio::time::timeout_at(deadline, slot.permits.acquire()).await {
+        let permit = match tokio::time::timeout(self.pool_timeout, slot.permits.acquire()).await {
             Ok(Ok(permit)) => permit,
             _ => {
-                return Err(Error::on(&slot.name, ServerErrorKind::PoolExhausted(self.io_timeout)))
+                return Err(Error::on(
+                    &slot.name,
+                    ServerErrorKind::PoolExhausted(self.pool_timeout),
+                ))
             }
         };
         let mut attempt = 0;
@@ -362,33 +375,26 @@ impl Inner {
             let mut conn = match pooled {
                 Some(conn) => conn,
                 None => {
-                    let open =
-                        Connection::open(&slot.server.host, slot.server.port, self.connect_timeout);
-                    match tokio::time::timeout_at(
-                        deadline.max(tokio::time::Instant::now() + self.connect_timeout),
-                        open,
+                    // Connection::open applies the connect timeout.
+                    match Connection::open(
+                        &slot.server.host,
+                        slot.server.port,
+                        self.connect_timeout,
                     )
                     .await
                     {
-                        Ok(Ok(conn)) => conn,
-                        Ok(Err(kind)) => {
+                        Ok(conn) => conn,
+                        Err(kind) => {
                             drop(permit);
                             self.fail(index, probing);
                             return Err(Error::on(&slot.name, kind));
-                        }
-                        Err(_) => {
-                            drop(permit);
-                            self.fail(index, probing);
-                            return Err(Error::on(
-                                &slot.name,
-                                ServerErrorKind::ConnectTimeout(self.connect_timeout),
-                            ));
                         }
                     }
                 }
             };
             let units_before = conn.units;
             let mut delivered = 0;
+            let deadline = tokio::time::Instant::now() + self.io_timeout;
             let outcome = tokio::time::timeout_at(deadline, async {
                 conn.out.clear();
                 encode(&mut conn.out);
