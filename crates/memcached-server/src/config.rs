@@ -5,6 +5,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One `user:password` line of a `-Y` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub user: Vec<u8>,
+    /// The password.
+    pub password: Vec<u8>,
+}
 
 /// Runtime configuration of listeners, workers and commands.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +64,8 @@ pub struct ServerConfig {
     pub slab_automove: u8,
     /// The LRU crawler on at start (`-o lru_crawler`).
     pub lru_crawler: bool,
+    /// `-Y` credentials; `None` = no authentication.
+    pub auth: Option<Arc<[Credentials]>>,
     /// Pending output (bytes) above which a connection is not read from (backpressure).
     pub output_cap: usize,
 }
@@ -83,6 +95,7 @@ impl Default for ServerConfig {
             slab_reassign: true,
             slab_automove: 1,
             lru_crawler: true,
+            auth: None,
             output_cap: 4 * 1024 * 1024,
         }
     }

@@ -131,6 +131,8 @@ pub struct Session {
     pub udp: bool,
     /// The socket's descriptor (`stats conns` marks the asking connection).
     pub fd: i32,
+    /// The client passed `-Y` authentication (meaningless when auth is off).
+    pub authenticated: bool,
 }
 
 /// Limits a worker applies to each of its connections.

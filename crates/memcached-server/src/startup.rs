@@ -13,8 +13,8 @@
 
 use std::sync::Arc;
 
-use crate::config::ServerConfig;
-use crate::settings::{self, Settings, SettingsError, EX_OSERR};
+use crate::config::{Credentials, ServerConfig};
+use crate::settings::{self, Settings, SettingsError, EX_OSERR, EX_USAGE};
 
 /// Descriptors memcached keeps aside besides client connections (listeners, pipes, logs).
 const RESERVED_FDS: u32 = 64;
@@ -49,8 +49,28 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig, SettingsError>
         slab_reassign: settings.slab_reassign,
         slab_automove: settings.slab_automove,
         lru_crawler: settings.lru_crawler,
+        auth: None,
         output_cap: ServerConfig::default().output_cap,
     })
+}
+
+/// Reads a `-Y` file: one `user:password` per line (memcached's ASCII auth format).
+pub fn load_auth_file(path: &std::path::Path) -> Result<Vec<Credentials>, String> {
+    let text = std::fs::read(path)
+        .map_err(|e| format!("Could not open authfile {} for reading: {e}", path.display()))?;
+    let entries: Vec<Credentials> = text
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            Some(Credentials { user: line[..colon].to_vec(), password: line[colon + 1..].to_vec() })
+        })
+        .collect();
+    if entries.is_empty() {
+        return Err(format!("authfile {} has no user:password entries", path.display()));
+    }
+    Ok(entries)
 }
 
 fn fail(error: &dyn std::fmt::Display, code: i32) -> i32 {
@@ -94,10 +114,16 @@ pub fn run(settings: &Settings) -> i32 {
             eprintln!("{warning}");
         }
     }
-    let config = match server_config(settings) {
+    let mut config = match server_config(settings) {
         Ok(config) => config,
         Err(e) => return fail(&e, e.exit_code()),
     };
+    if let Some(path) = &settings.auth_file {
+        match load_auth_file(path) {
+            Ok(entries) => config.auth = Some(Arc::from(entries)),
+            Err(message) => return fail(&message, EX_USAGE),
+        }
+    }
     let stop = match crate::signals::StopLatch::new() {
         Ok(latch) => Arc::new(latch),
         Err(e) => return fail(&e, EX_OSERR),

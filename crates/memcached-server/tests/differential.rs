@@ -116,3 +116,29 @@ fn flags_change_both_alike() {
     script.extend_from_slice(b"\r\nget nothing\r\n");
     diff.check(&script);
 }
+
+#[test]
+#[ignore = "settings (server-cli) still refuses -Y at parse time; the server side is implemented"]
+fn ascii_auth_matches_memcached() {
+    let path = common::temp_path("authfile");
+    std::fs::write(&path, "alice:secret\nbob:pw2\n").expect("write authfile");
+    // memcached runs as nobody and must be able to read the file.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let path_text = path.display().to_string();
+    for script in [
+        "get a\r\nversion\r\n",
+        "set x 0 0 10\r\nalice oops\r\nget a\r\n",
+        "set x 0 0 5\r\nalice\r\nget a\r\n",
+        "add x 0 0 12\r\nalice secret\r\n",
+    ] {
+        // Each refusal closes the connection: one fresh pair of connections per script.
+        let mut diff = Differential::start(&["-Y", &path_text]);
+        let ours = diff.ours_client.send_and_read_to_close(script);
+        let theirs = diff.reference_client.send_and_read_to_close(script);
+        assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{script:?}");
+    }
+    let mut diff = Differential::start(&["-Y", &path_text]);
+    diff.check("set x 0 0 12 noreply\r\nalice secret\r\nget a\r\nset a 0 0 1\r\n1\r\nget a\r\n");
+    let _ = std::fs::remove_file(&path);
+}

@@ -26,7 +26,9 @@ mod storage;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use memcached_codec::{decode_request, DecodeError, ErrorKind, Limits, Recovery, Request};
+use memcached_codec::{
+    decode_request, DecodeError, ErrorKind, Limits, Recovery, Request, StatusLine, StorageCommand,
+};
 use memcached_store::{Store, StoreConfig};
 
 use crate::connection::{After, RequestExecutor, Session, Step};
@@ -89,6 +91,42 @@ impl CommandExecutor {
         }
     }
 
+    /// `-Y`: the first request must be `set <any> <flags> <exptime> <bytes>` whose data is
+    /// `<user> <password>`; it is answered `STORED` (even with `noreply`). Anything else gets
+    /// `CLIENT_ERROR unauthenticated` and the connection is closed, as in memcached 1.6.18.
+    fn authenticate(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
+        let refuse = |out: &mut Vec<u8>, consumed: usize| {
+            ErrorKind::Unauthenticated.encode(out);
+            Step::Done { consumed, after: After::Close }
+        };
+        let (request, consumed) = match decode_request(input, &self.limits) {
+            Ok(None) => return Step::NeedMore,
+            Ok(Some(decoded)) => decoded,
+            Err(DecodeError { recovery: Recovery::Close, .. }) => return Step::Hostile,
+            Err(_) => return refuse(out, input.len()),
+        };
+        let Request::Storage(set) = request else {
+            return refuse(out, consumed);
+        };
+        if set.command != StorageCommand::Set {
+            return refuse(out, consumed);
+        }
+        bump(&self.counters.auth_cmds, 1);
+        let valid = set.data.iter().position(|&b| b == b' ').is_some_and(|space| {
+            let (user, password) = (&set.data[..space], &set.data[space + 1..]);
+            self.shared.config.auth.as_ref().is_some_and(|entries| {
+                entries.iter().any(|c| c.user == user && c.password == password)
+            })
+        });
+        if !valid {
+            bump(&self.counters.auth_errors, 1);
+            return refuse(out, consumed);
+        }
+        session.authenticated = true;
+        StatusLine::Stored.encode(out);
+        Step::Done { consumed, after: After::Continue }
+    }
+
     fn decode_error(&mut self, error: DecodeError, input_len: usize, out: &mut Vec<u8>) -> Step {
         match error.recovery {
             Recovery::Close => Step::Hostile,
@@ -113,6 +151,9 @@ impl RequestExecutor for CommandExecutor {
     fn execute(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
         if self.shared.verbosity() >= 2 {
             log_request(session, input);
+        }
+        if self.shared.config.auth.is_some() && !session.authenticated {
+            return self.authenticate(session, input, out);
         }
         match decode_request(input, &self.limits) {
             Ok(None) => Step::NeedMore,

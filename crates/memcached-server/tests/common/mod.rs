@@ -487,6 +487,14 @@ impl Client {
         closed
     }
 
+    /// Sends `bytes` and returns everything received until the server closes the connection
+    /// (or 5 s pass).
+    pub fn send_and_read_to_close(&mut self, bytes: impl AsRef<[u8]>) -> Vec<u8> {
+        self.send(bytes);
+        let _closed = self.closed_within(Duration::from_secs(5));
+        self.take_buffered()
+    }
+
     /// Bytes received so far and not yet consumed.
     pub fn take_buffered(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buffered)
