@@ -251,14 +251,21 @@ impl Connection {
     }
 
     /// Handles everything that can be handled now: buffered requests, output, more input.
+    ///
+    /// `stop_on_short_read`: the caller got a readiness event that did not report the peer's
+    /// close, so a short read proves the socket empty and the next arrival will raise a new
+    /// event. Pass `false` when driving without such an event (new connection, yield) or when
+    /// the event reported a close: then reads continue until EAGAIN or end of stream.
     pub fn drive<E: RequestExecutor>(
         &mut self,
         executor: &mut E,
         limits: &DriveLimits,
         counters: &WorkerCounters,
         now: u32,
+        stop_on_short_read: bool,
     ) -> Drive {
         let mut handled = 0u32;
+        let mut socket_drained = false;
         loop {
             // 1. Handle the complete requests already buffered, as long as output is below cap.
             let mut yielded = false;
@@ -335,11 +342,17 @@ impl Connection {
                 // The output drained while requests are still buffered: handle them first.
                 continue;
             }
-            // 4. Read more input.
+            // 4. Read more input. A short read means the socket was empty at that moment; with
+            // edge-triggered readiness any later arrival raises a new event, so we stop here
+            // instead of paying another read(2) just to see EAGAIN (memcached does the same).
+            if socket_drained {
+                return Drive::Open;
+            }
             if !self.input.make_room(limits.max_input) {
                 return Drive::Close;
             }
             let end = self.input.end;
+            let room = self.input.buf.len() - end;
             match self.stream.read(&mut self.input.buf[end..]) {
                 Ok(0) => {
                     // The peer closed its side; what it sent before was handled: flush the
@@ -349,6 +362,7 @@ impl Connection {
                 Ok(n) => {
                     self.input.end += n;
                     bump(&counters.bytes_read, n as u64);
+                    socket_drained = stop_on_short_read && n < room;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -421,13 +435,13 @@ mod tests {
         let counters = WorkerCounters::default();
         let mut exec = LineEcho { reply_len: 100 * 1024, executed: 0 };
         client.write_all(&b"x\n".repeat(100)).expect("write");
-        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Open);
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0, false), Drive::Open);
         assert!(exec.executed < 100, "all requests were executed without the client reading");
         assert!(conn.pending_output() >= LIMITS.output_cap);
         assert!(conn.pending_output() < LIMITS.output_cap + 100 * 1024);
         // Driving again without the client reading changes nothing.
         let before = exec.executed;
-        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Open);
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0, false), Drive::Open);
         assert_eq!(exec.executed, before);
         // Once the client reads, the rest is served.
         client.set_nonblocking(true).expect("nonblocking");
@@ -437,7 +451,7 @@ mod tests {
             match client.read(&mut buf) {
                 Ok(n) => received += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    assert_ne!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Close);
+                    assert_ne!(conn.drive(&mut exec, &LIMITS, &counters, 0, false), Drive::Close);
                 }
                 Err(e) => panic!("{e}"),
             }
@@ -453,9 +467,9 @@ mod tests {
         let mut exec = LineEcho { reply_len: 1, executed: 0 };
         let limits = DriveLimits { reqs_per_event: 2, ..LIMITS };
         client.write_all(b"a\nb\nc\n").expect("write");
-        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0), Drive::Yield);
+        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0, false), Drive::Yield);
         assert_eq!(exec.executed, 2);
-        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0), Drive::Open);
+        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0, false), Drive::Open);
         assert_eq!(exec.executed, 3);
         assert_eq!(counters.conn_yields.load(std::sync::atomic::Ordering::Relaxed), 1);
         let mut replies = [0u8; 3];
@@ -468,10 +482,10 @@ mod tests {
         let counters = WorkerCounters::default();
         let mut exec = LineEcho { reply_len: 2, executed: 0 };
         client.write_all(b"par").expect("write");
-        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0), Drive::Open);
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 0, false), Drive::Open);
         assert_eq!(exec.executed, 0);
         client.write_all(b"tial\nquit\nignored\n").expect("write");
-        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 7), Drive::Close);
+        assert_eq!(conn.drive(&mut exec, &LIMITS, &counters, 7, false), Drive::Close);
         assert_eq!(exec.executed, 2, "nothing after quit is executed");
         assert_eq!(conn.last_active, 7);
         let mut replies = [0u8; 4];
@@ -486,6 +500,6 @@ mod tests {
         let limits = DriveLimits { max_input: 64 * 1024, ..LIMITS };
         client.set_nonblocking(true).expect("nonblocking");
         let _ = client.write(&vec![b'z'; 100 * 1024]);
-        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0), Drive::Close);
+        assert_eq!(conn.drive(&mut exec, &limits, &counters, 0, false), Drive::Close);
     }
 }

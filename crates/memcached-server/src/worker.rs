@@ -160,14 +160,17 @@ impl<E: RequestExecutor> Worker<E> {
                             udp.serve(&mut self.executor, &self.counters);
                         }
                     }
-                    Token(index) => self.drive(index),
+                    Token(index) => {
+                        let trust = !event.is_read_closed() && !event.is_error();
+                        self.drive(index, trust);
+                    }
                 }
             }
             if !self.yielded.is_empty() {
                 std::mem::swap(&mut self.yielded, &mut self.yielded_spare);
                 let mut again = std::mem::take(&mut self.yielded_spare);
                 for index in again.drain(..) {
-                    self.drive(index);
+                    self.drive(index, false);
                 }
                 self.yielded_spare = again;
             }
@@ -231,17 +234,23 @@ impl<E: RequestExecutor> Worker<E> {
             self.slots[index] = Some(Slot { conn, entry: new.entry, fd });
             // The socket may already hold a request whose readiness edge fired before it was
             // registered here: look at it now.
-            self.drive(index);
+            self.drive(index, false);
         }
     }
 
-    fn drive(&mut self, index: usize) {
+    fn drive(&mut self, index: usize, stop_on_short_read: bool) {
         let now = self.shared.clock.now();
         let Some(Some(slot)) = self.slots.get_mut(index) else {
             return;
         };
         let before = slot.conn.last_active;
-        let outcome = slot.conn.drive(&mut self.executor, &self.limits, &self.counters, now);
+        let outcome = slot.conn.drive(
+            &mut self.executor,
+            &self.limits,
+            &self.counters,
+            now,
+            stop_on_short_read,
+        );
         if slot.conn.last_active != before {
             slot.entry.last_cmd.store(slot.conn.last_active, Ordering::Relaxed);
         }

@@ -227,3 +227,27 @@ fn replies_are_flushed_before_closing_on_client_eof() {
     }
     assert!(c.closed_within(Duration::from_secs(5)));
 }
+
+#[test]
+fn half_closed_clients_are_answered_and_closed() {
+    let server = ServerProcess::ours().start();
+    for pause in [None, Some(Duration::from_millis(50))] {
+        for _ in 0..20 {
+            let mut c = server.connect();
+            c.send("version\r\n");
+            if let Some(pause) = pause {
+                std::thread::sleep(pause);
+            }
+            c.shutdown_write();
+            c.expect("VERSION 1.6.18\r\n");
+            assert!(c.closed_within(Duration::from_secs(5)), "half-closed client left open");
+        }
+    }
+    // No connection is left behind in CLOSE_WAIT.
+    let mut admin = server.connect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while admin.stat("", "curr_connections").as_deref() != Some("1") {
+        assert!(Instant::now() < deadline, "connections leaked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
