@@ -30,8 +30,8 @@ use crate::wire::{encode_meta_command, MetaCode, Status};
 use bytes::Bytes;
 use memcached_codec::{
     encode_arithmetic, encode_delete, encode_flush_all, encode_meta_noop, encode_retrieval,
-    encode_stats, encode_storage, encode_touch, ArithmeticCommand, MetaCommand, Request,
-    RetrievalCommand, StorageCommand,
+    encode_stats, encode_storage, encode_touch, ArithmeticCommand, LruCrawlerCommand, MetaCommand,
+    Request, RetrievalCommand, StatsDetail, StatsRequest, StorageCommand,
 };
 use memcached_router::{Router, RouterConfig, Server};
 use std::collections::HashMap;
@@ -484,6 +484,15 @@ pub type ServerStats = Vec<(String, String)>;
 
 /// Per-server results of a command sent to every server: (`host:port`, result).
 pub type PerServer<T> = Vec<(String, Result<T>)>;
+
+/// The answer of an administrative command ([`Client::admin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminReply {
+    /// One status line: `OK`, `RESET`, `BUSY …`, `MEMLIMIT_…`, …
+    Line(String),
+    /// The lines of a listing, without the final `END`.
+    Lines(Vec<String>),
+}
 
 /// Result of a multi-key read: the hits, and the servers that failed.
 #[derive(Debug, Default)]
@@ -1087,6 +1096,50 @@ impl Client {
             _ => None,
         })
         .await
+    }
+
+    /// Any administrative command of the codec, sent to every server: `cache_memlimit`,
+    /// `slabs reassign|automove`, `lru tune|mode|temp_ttl`, `lru_crawler …` (including
+    /// `metadump`), and every `stats` form (`detail on|off|dump`, `cachedump`, `sizes_enable`,
+    /// `reset`, groups). Key commands have their own methods; `quit`, `shutdown` and `watch`
+    /// would end or take over the pooled connection and are refused.
+    pub async fn admin(&self, request: &Request<'_>) -> Result<PerServer<AdminReply>> {
+        let expect = match request {
+            Request::CacheMemlimit { noreply: false, .. }
+            | Request::SlabsReassign { .. }
+            | Request::SlabsAutomove { noreply: false, .. }
+            | Request::Lru { noreply: false, .. }
+            | Request::FlushAll { noreply: false, .. }
+            | Request::Verbosity { noreply: false, .. }
+            | Request::Stats(
+                StatsRequest::Reset
+                | StatsRequest::SizesEnable
+                | StatsRequest::SizesDisable
+                | StatsRequest::Detail(StatsDetail::On | StatsDetail::Off),
+            ) => Expect::AdminLine,
+            Request::LruCrawler(LruCrawlerCommand::Metadump(_)) | Request::Stats(_) => {
+                Expect::AdminLines
+            }
+            Request::LruCrawler(_) => Expect::AdminLine,
+            _ => {
+                return Err(Error::BadArgument(
+                    "admin() takes administrative commands without noreply (not key commands, \
+                     quit, shutdown or watch)",
+                ))
+            }
+        };
+        let request = *request;
+        Ok(self
+            .broadcast(
+                |out| request.encode(out),
+                expect,
+                |reply| match reply {
+                    Reply::Line(line) => Some(AdminReply::Line(line)),
+                    Reply::Lines(lines) => Some(AdminReply::Lines(lines)),
+                    _ => None,
+                },
+            )
+            .await)
     }
 
     /// Starts a pipeline: many commands, sent together on one connection per server.

@@ -37,6 +37,10 @@ pub(crate) enum Expect {
     Stats,
     /// One meta reply.
     Meta,
+    /// One status line of an administrative command (OK, BUSY …, MEMLIMIT_… ).
+    AdminLine,
+    /// Listing lines up to END (metadump, stats detail dump, cachedump, stats groups).
+    AdminLines,
     /// Nothing (noreply).
     Nothing,
 }
@@ -50,6 +54,8 @@ pub(crate) enum Reply {
     Version(String),
     Stats(Vec<(String, String)>),
     Meta(MetaResponse),
+    Line(String),
+    Lines(Vec<String>),
     Nothing,
 }
 
@@ -149,6 +155,7 @@ impl Connection {
         }
         let mut values = Vec::new();
         let mut stats = Vec::new();
+        let mut lines = Vec::new();
         loop {
             let response = self.next_response().await?;
             if let Some(text) = error_text(&response) {
@@ -185,6 +192,22 @@ impl Connection {
                         flags: m.flags,
                         value: m.data,
                     }))
+                }
+                (Expect::AdminLine, Response::Status(line)) => {
+                    let text = line.line_with_crlf();
+                    let text = text.strip_suffix(b"\r\n").unwrap_or(text);
+                    return Ok(Reply::Line(String::from_utf8_lossy(text).into_owned()));
+                }
+                (Expect::AdminLines, Response::Status(StatusLine::End)) => {
+                    return Ok(Reply::Lines(lines))
+                }
+                (Expect::AdminLines, Response::Stat { name, value }) => lines.push(format!(
+                    "STAT {} {}",
+                    String::from_utf8_lossy(&name),
+                    String::from_utf8_lossy(&value)
+                )),
+                (Expect::AdminLines, Response::Other(line)) => {
+                    lines.push(String::from_utf8_lossy(&line).into_owned())
                 }
                 (_, response) => {
                     return Err(ServerErrorKind::Protocol(format!(

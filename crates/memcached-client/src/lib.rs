@@ -13,7 +13,8 @@
 //! ```
 //!
 //! * Every classic command (`get gets gat gats set add replace append prepend cas delete incr
-//!   decr touch flush_all version verbosity stats`) and the meta commands (`mg ms md ma mn me`).
+//!   decr touch flush_all version verbosity stats`), the meta commands (`mg ms md ma mn me`)
+//!   and the codec's administrative commands through [`Client::admin`].
 //! * `noreply` on storage, delete and incr/decr; the connection resynchronises with `mn`
 //!   before its next answered request, so a late error line cannot shift replies.
 //! * Multi-get fans out to all servers at once and returns partial results with per-server
@@ -50,10 +51,14 @@ pub mod wire;
 
 pub use blocking::BlockingClient;
 pub use client::{
-    Client, ClientBuilder, MultiGet, Pipeline, PipelineReply, ServerStatus, StoreCommand,
+    AdminReply, Client, ClientBuilder, MultiGet, Pipeline, PipelineReply, ServerStatus,
+    StoreCommand,
 };
 pub use error::{Error, Result, ServerErrorKind, ServerFailure};
 pub use health::HealthPolicy;
 pub use item::{Item, MetaResponse, StoreOptions, StoreOutcome};
+pub use memcached_codec::{
+    LruCommand, LruCrawlerCommand, Request, SlabsAutomove, StatsDetail, StatsRequest,
+};
 pub use memcached_router::{Distribution, HashAlgorithm, RouterConfig, Server};
 pub use wire::MetaCode;

@@ -5,8 +5,9 @@
 
 use crate::support::ServerProcess;
 use memcached_client::{
-    BlockingClient, Client, Error, MetaCode, PipelineReply, RouterConfig, ServerErrorKind,
-    StoreCommand, StoreOptions, StoreOutcome,
+    AdminReply, BlockingClient, Client, Error, LruCrawlerCommand, MetaCode, PipelineReply, Request,
+    RouterConfig, ServerErrorKind, SlabsAutomove, StatsDetail, StatsRequest, StoreCommand,
+    StoreOptions, StoreOutcome,
 };
 use std::time::Duration;
 
@@ -54,6 +55,10 @@ macro_rules! scenario_tests {
                 (0..3).map(|_| $start).collect(),
             )
             .await
+        }
+        #[tokio::test]
+        async fn admin_commands_of_the_codec() {
+            scenarios::admin_commands_of_the_codec((0..3).map(|_| $start).collect()).await
         }
         #[test]
         fn blocking_client_works_from_plain_threads() {
@@ -340,4 +345,45 @@ pub async fn replication_writes_k_copies_and_reads_fail_over(mut servers: Vec<Se
     }
     let multi = c.get_multi(&keys).await.unwrap();
     assert_eq!(multi.items.len(), keys.len());
+}
+
+pub async fn admin_commands_of_the_codec(servers: Vec<ServerProcess>) {
+    let c = client(&servers);
+    let ok = |replies: Vec<(String, memcached_client::Result<AdminReply>)>| {
+        assert_eq!(replies.len(), 3);
+        for (server, reply) in replies {
+            assert_eq!(reply.unwrap(), AdminReply::Line("OK".into()), "{server}");
+        }
+    };
+    ok(c.admin(&Request::CacheMemlimit { megabytes: 100, noreply: false }).await.unwrap());
+    ok(c.admin(&Request::Stats(StatsRequest::Detail(StatsDetail::On))).await.unwrap());
+    ok(c.admin(&Request::SlabsAutomove { setting: SlabsAutomove::Level(0), noreply: false })
+        .await
+        .unwrap());
+    for i in 0..30 {
+        c.set(format!("adm{i}"), "v", StoreOptions::default()).await.unwrap();
+    }
+    let dump = c.admin(&Request::LruCrawler(LruCrawlerCommand::Metadump(b"all"))).await.unwrap();
+    let mut dumped = 0;
+    for (server, reply) in dump {
+        match reply.unwrap() {
+            AdminReply::Lines(lines) => {
+                for line in &lines {
+                    assert!(line.starts_with("key="), "{server}: {line}");
+                    let key = line[4..].split(' ').next().unwrap();
+                    assert_eq!(c.server_for_key(key.as_bytes()), Some(server.clone()), "{key}");
+                }
+                dumped += lines.len();
+            }
+            other => panic!("{server}: {other:?}"),
+        }
+    }
+    assert_eq!(dumped, 30, "metadump lists every key once, on its own server");
+    let general = c.admin(&Request::Stats(StatsRequest::General)).await.unwrap();
+    for (server, reply) in general {
+        let AdminReply::Lines(lines) = reply.unwrap() else { panic!("{server}") };
+        assert!(lines.iter().any(|l| l.starts_with("STAT pid ")), "{server}");
+    }
+    assert!(matches!(c.admin(&Request::Quit).await, Err(Error::BadArgument(_))));
+    assert!(matches!(c.admin(&Request::Version).await, Err(Error::BadArgument(_))));
 }
