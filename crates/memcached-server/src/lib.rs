@@ -31,6 +31,21 @@
 //! - [`clock`]: the coarse per-second clock passed to the store as `now`.
 //! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 and `shutdown` through one stop latch.
 //! - [`shared`], [`counters`]: server-wide state and per-worker statistics.
+//!
+//! Where this server differs from memcached 1.6.18 (everything else is meant to be
+//! byte-identical; `tests/differential.rs` checks it against `/usr/bin/memcached`):
+//! - text and meta protocols only: the binary protocol is not spoken (`-B binary` has no
+//!   listener for it);
+//! - `watch` answers `OK` but streams no log lines; `lru_crawler metadump` reports `la`, `cas`
+//!   and `fetch` as 0/0/no (the store's dump has no such fields); `cache_memlimit` answers like
+//!   memcached but does not resize the store;
+//! - over `-c`, a new connection gets `ERROR Too many open connections` when the number of open
+//!   client connections reaches the limit (memcached also counts its reserved descriptors);
+//! - one request may not make the server hold more than a bounded amount of memory: a single
+//!   multi-get reply over 64 MiB becomes `SERVER_ERROR out of memory writing get response`, and
+//!   a request line (e.g. a multi-get) over `2 x -I` (at least 2 MiB) closes the connection;
+//! - running as root without `-u` is allowed (memcached refuses), so that
+//!   `cargo run -p memcached-server` works; with `-u` the user is switched as in memcached.
 
 pub mod clock;
 pub mod commands;
