@@ -158,6 +158,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Cap on the fraction of servers that may be ejected at once (see
+    /// [`HealthPolicy::max_ejected_fraction`]).
+    pub fn max_ejected_fraction(mut self, fraction: f32) -> ClientBuilder {
+        self.health.max_ejected_fraction = fraction;
+        self
+    }
+
     /// Client-side replication: every write also goes to the next `replicas` servers on the
     /// ring; reads fail over along the same servers.
     pub fn replicas(mut self, replicas: usize) -> ClientBuilder {
@@ -236,6 +243,10 @@ pub struct ServerStatus {
     pub up: bool,
     /// Whether the server is on the ring (owns keys).
     pub on_ring: bool,
+    /// Failures in a row so far (while up).
+    pub consecutive_failures: u32,
+    /// When down: time until the next probe may run.
+    pub next_probe_in: Option<Duration>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -248,10 +259,19 @@ impl Inner {
     }
 
     fn set_on_ring(&self, index: usize, live: bool) {
-        if self.policy.eject {
-            let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
-            ring.set_live(index, live);
+        if !self.policy.eject {
+            return;
         }
+        let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+        if !live {
+            let total = ring.servers().len();
+            let ejected_after = total - ring.live_count() + 1;
+            if ejected_after as f32 > self.policy.max_ejected_fraction * total as f32 {
+                // Over the cap: marked down, but its keys stay put (and fail fast).
+                return;
+            }
+        }
+        ring.set_live(index, live);
     }
 
     fn record_failure(&self, index: usize) {
@@ -591,10 +611,20 @@ impl Client {
             .slots
             .iter()
             .enumerate()
-            .map(|(i, slot)| ServerStatus {
-                server: slot.name.clone(),
-                up: lock(&slot.health).is_up(),
-                on_ring: ring.is_live(i),
+            .map(|(i, slot)| {
+                let health = *lock(&slot.health);
+                ServerStatus {
+                    server: slot.name.clone(),
+                    up: health.is_up(),
+                    on_ring: ring.is_live(i),
+                    consecutive_failures: match health {
+                        Health::Up { failures } => failures,
+                        _ => 0,
+                    },
+                    next_probe_in: health
+                        .retry_at()
+                        .map(|at| at.saturating_duration_since(Instant::now())),
+                }
             })
             .collect()
     }

@@ -24,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 /// When a server is declared down and how often it is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HealthPolicy {
     /// Consecutive failures that mark a server down (libmemcached `SERVER_FAILURE_LIMIT`,
     /// mcrouter `timeouts-until-tko`). Default 3.
@@ -36,6 +36,10 @@ pub struct HealthPolicy {
     /// Remove a down server from the ring so its keys move to ring neighbours (true), or keep
     /// the ring and fail its keys fast (false). Default true.
     pub eject: bool,
+    /// Never eject more than this fraction of the pool (mcrouter's cap on soft TKOs): a server
+    /// that goes down beyond the cap is marked down but stays on the ring, so a client-side
+    /// network blip cannot empty the ring. Default 1.0 (no cap, as libmemcached).
+    pub max_ejected_fraction: f32,
 }
 
 impl Default for HealthPolicy {
@@ -45,6 +49,7 @@ impl Default for HealthPolicy {
             retry_interval: Duration::from_secs(2),
             max_retry_interval: Duration::from_secs(60),
             eject: true,
+            max_ejected_fraction: 1.0,
         }
     }
 }
@@ -175,6 +180,7 @@ mod tests {
             retry_interval: Duration::from_secs(2),
             max_retry_interval: Duration::from_secs(5),
             eject: true,
+            max_ejected_fraction: 1.0,
         }
     }
 

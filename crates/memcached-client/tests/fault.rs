@@ -126,3 +126,36 @@ async fn without_ejection_keys_of_a_down_server_fail_fast() {
     // Still on the ring: the key did not move.
     assert_eq!(client.server_for_key(key.as_bytes()).as_deref(), Some(dead.as_str()));
 }
+
+#[tokio::test]
+async fn the_ejection_cap_keeps_part_of_the_pool_on_the_ring() {
+    let mut servers: Vec<ServerProcess> = (0..2).map(|_| ServerProcess::memcached()).collect();
+    let client = Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .connect_timeout(Duration::from_millis(200))
+        .failure_limit(1)
+        .retry_interval(Duration::from_secs(60))
+        .max_ejected_fraction(0.5)
+        .build()
+        .unwrap();
+    let specs: Vec<String> = servers.iter().map(ServerProcess::spec).collect();
+    for server in &mut servers {
+        server.kill();
+    }
+    // Fail each server once (failure_limit 1) through a key it owns.
+    for spec in &specs {
+        if let Some(key) = (0..10_000)
+            .map(|i| format!("cap{i}"))
+            .find(|k| client.server_for_key(k.as_bytes()).as_deref() == Some(spec.as_str()))
+        {
+            assert!(client.get(&key).await.is_err());
+        }
+    }
+    let status = client.server_status();
+    assert!(status.iter().all(|s| !s.up), "{status:?}");
+    assert_eq!(status.iter().filter(|s| s.on_ring).count(), 1, "only half may leave: {status:?}");
+    assert!(status.iter().all(|s| s.next_probe_in.is_some()));
+    // Keys now fail fast on the server kept on the ring instead of having no server.
+    let err = client.get("anything").await.unwrap_err();
+    assert!(err.to_string().contains("marked down"), "{err}");
+}
