@@ -23,12 +23,25 @@ use crate::connection::After;
 use crate::counters::bump;
 use crate::shared::PrefixOp;
 
-fn ttl_left(exptime: u32, now: u32) -> i64 {
+/// memcached keeps times relative to `process_started`, which it sets 62 seconds before the
+/// real start (`time(0) - ITEM_UPDATE_INTERVAL - 2`).
+const MEMCACHED_START_OFFSET: u32 = 62;
+
+/// The `t` return flag as memcached 1.6.18 prints it: -1 for no expiry, the seconds left for a
+/// live item, and for an item already past its expiry (returned once more by `mg T-1`, or
+/// created expired by `ma`) the unsigned 32-bit wrap of its relative exptime minus the
+/// relative clock, e.g. `t4294967235`.
+fn ttl_left(exptime: u32, now: u32, started: u32) -> i64 {
     if exptime == 0 {
-        -1
-    } else {
-        i64::from(exptime) - i64::from(now)
+        return -1;
     }
+    if exptime > now {
+        return i64::from(exptime - now);
+    }
+    let process_started = started.saturating_sub(MEMCACHED_START_OFFSET);
+    let relative_exptime = if exptime <= process_started { 1 } else { exptime - process_started };
+    let relative_now = now.saturating_sub(process_started);
+    i64::from(relative_exptime.wrapping_sub(relative_now))
 }
 
 /// `mg <key> <flags>*`.
@@ -37,6 +50,7 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
     let mut key_buf = [0u8; KEY_BUFFER_LEN];
     let key = r.key.decode(&mut key_buf);
     let now = exec.now();
+    let started = exec.shared.clock.started();
     let flags = &r.flags;
     let opts = MetaGet {
         touch: flags.ttl().map(i64::from),
@@ -48,7 +62,7 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
         let info = MetaItemInfo {
             client_flags: item.flags(),
             cas: item.cas(),
-            ttl_left: item.ttl(now),
+            ttl_left: ttl_left(item.exptime(), now, started),
             last_access: u64::from(item.seconds_since_access(now)),
             fetched: item.fetched_before(),
             size: item.value().len(),
@@ -160,7 +174,8 @@ pub fn meta_arithmetic(
             let hidden =
                 flags.quiet() && !created && status.hidden_by_quiet(MetaCommand::Arithmetic);
             if !hidden {
-                encode_meta_arithmetic_hit(out, r, key, value, cas, ttl_left(exptime, now));
+                let ttl = ttl_left(exptime, now, exec.shared.clock.started());
+                encode_meta_arithmetic_hit(out, r, key, value, cas, ttl);
             }
             return After::Continue;
         }
@@ -200,13 +215,14 @@ pub fn meta_debug(
     let mut key_buf = [0u8; KEY_BUFFER_LEN];
     let key = r.key.decode(&mut key_buf);
     let now = exec.now();
+    let started = exec.shared.clock.started();
     let base64 = r.key.is_base64();
     let found = exec.store.peek(key, now, |item| {
         encode_meta_debug_reply(
             out,
             key,
             base64,
-            ttl_left(item.exptime(), now),
+            ttl_left(item.exptime(), now, started),
             u64::from(item.seconds_since_access(now)),
             item.cas(),
             item.fetched_before(),
@@ -218,4 +234,20 @@ pub fn meta_debug(
         out.extend_from_slice(b"EN\r\n");
     }
     After::Continue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ttl_left;
+
+    #[test]
+    fn ttl_flag_matches_memcached_arithmetic() {
+        let started = 1_000_000;
+        assert_eq!(ttl_left(0, started + 5, started), -1);
+        assert_eq!(ttl_left(started + 100, started + 5, started), 95);
+        // Expired immediately (exptime stored as 1) right after start: 1 - 62 wrapped.
+        assert_eq!(ttl_left(1, started, started), 4_294_967_235);
+        // Expired 3 s ago, 10 s after start: relative (62 + 7) - (62 + 10) wrapped.
+        assert_eq!(ttl_left(started + 7, started + 10, started), 4_294_967_293);
+    }
 }
