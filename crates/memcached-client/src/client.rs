@@ -363,7 +363,7 @@ impl Inner {
     ) -> Result<()>
     where
         E: Fn(&mut Vec<u8>) + Send + Sync,
-        S: FnMut(usize, Reply) + Send,
+        S: FnMut(usize, std::result::Result<Reply, String>) + Send,
     {
         let slot = &self.slots[index];
         let probing = {
@@ -422,8 +422,9 @@ impl Inner {
                 let mut first_error = None;
                 for (i, &expect) in expects.iter().enumerate() {
                     match conn.read_reply(expect).await {
-                        Ok(reply) => sink(i, reply),
+                        Ok(reply) => sink(i, Ok(reply)),
                         Err(ServerErrorKind::Reply(line)) => {
+                            sink(i, Err(line.clone()));
                             // A well-formed error reply: the connection stays in step.
                             first_error.get_or_insert(ServerErrorKind::Reply(line));
                         }
@@ -478,7 +479,7 @@ impl Inner {
         E: Fn(&mut Vec<u8>) + Send + Sync,
     {
         let mut out = None;
-        self.run(index, encode, &[expect], |_, reply| out = Some(reply)).await?;
+        self.run(index, encode, &[expect], |_, reply| out = reply.ok()).await?;
         out.ok_or_else(|| {
             Error::on(&self.slots[index].name, ServerErrorKind::Protocol("no reply".into()))
         })
@@ -929,7 +930,7 @@ impl Client {
                                 },
                                 &expects,
                                 |_, reply| {
-                                    if let Reply::Values(values) = reply {
+                                    if let Ok(Reply::Values(values)) = reply {
                                         found.extend(values);
                                     }
                                 },
@@ -1184,6 +1185,76 @@ enum PipelineOp {
     Get(Bytes),
     Store(StoreCommand, Bytes, Bytes, StoreOptions),
     Delete(Bytes),
+    Touch(Bytes, i32),
+    Arithmetic(ArithmeticCommand, Bytes, u64),
+    Meta(MetaCommand, Bytes, Option<Bytes>, Vec<String>),
+}
+
+impl PipelineOp {
+    fn key(&self) -> &Bytes {
+        match self {
+            PipelineOp::Get(k)
+            | PipelineOp::Store(_, k, _, _)
+            | PipelineOp::Delete(k)
+            | PipelineOp::Touch(k, _)
+            | PipelineOp::Arithmetic(_, k, _)
+            | PipelineOp::Meta(_, k, _, _) => k,
+        }
+    }
+
+    fn expect(&self) -> Expect {
+        match self {
+            PipelineOp::Get(_) => Expect::Values,
+            PipelineOp::Store(_, _, _, o) if o.noreply => Expect::Nothing,
+            PipelineOp::Store(..) | PipelineOp::Delete(_) | PipelineOp::Touch(..) => Expect::Status,
+            PipelineOp::Arithmetic(..) => Expect::Number,
+            PipelineOp::Meta(..) => Expect::Meta,
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+        match self {
+            PipelineOp::Get(k) => encode_keys_line(out, Read::Get, &[k]),
+            PipelineOp::Store(c, k, v, o) => encode_store(out, *c, k, v, *o),
+            PipelineOp::Delete(k) => encode_delete(out, k, false),
+            PipelineOp::Touch(k, exptime) => encode_touch(out, k, *exptime, false),
+            PipelineOp::Arithmetic(c, k, delta) => encode_arithmetic(out, *c, k, *delta, false),
+            PipelineOp::Meta(c, k, v, flags) => {
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                encode_meta_command(out, *c, k, v.as_deref(), &flags, scratch)
+            }
+        }
+    }
+
+    fn reply(&self, reply: Reply) -> Option<PipelineReply> {
+        Some(match (self, reply) {
+            (PipelineOp::Get(_), Reply::Values(values)) => {
+                PipelineReply::Item(values.into_iter().next().map(|(_, item)| item))
+            }
+            (PipelineOp::Store(..), Reply::Nothing) => PipelineReply::Store(StoreOutcome::Sent),
+            (PipelineOp::Store(..), Reply::Status(status)) => PipelineReply::Store(match status {
+                Status::Stored => StoreOutcome::Stored,
+                Status::NotStored => StoreOutcome::NotStored,
+                Status::Exists => StoreOutcome::Exists,
+                Status::NotFound => StoreOutcome::NotFound,
+                _ => return None,
+            }),
+            (PipelineOp::Delete(_), Reply::Status(Status::Deleted)) => PipelineReply::Deleted(true),
+            (PipelineOp::Delete(_), Reply::Status(Status::NotFound)) => {
+                PipelineReply::Deleted(false)
+            }
+            (PipelineOp::Touch(..), Reply::Status(Status::Touched)) => PipelineReply::Touched(true),
+            (PipelineOp::Touch(..), Reply::Status(Status::NotFound)) => {
+                PipelineReply::Touched(false)
+            }
+            (PipelineOp::Arithmetic(..), Reply::Number(n)) => PipelineReply::Number(Some(n)),
+            (PipelineOp::Arithmetic(..), Reply::Status(Status::NotFound)) => {
+                PipelineReply::Number(None)
+            }
+            (PipelineOp::Meta(..), Reply::Meta(m)) => PipelineReply::Meta(m),
+            _ => return None,
+        })
+    }
 }
 
 /// The answer to one pipelined command.
@@ -1195,6 +1266,12 @@ pub enum PipelineReply {
     Store(StoreOutcome),
     /// Reply to a delete (true if it existed).
     Deleted(bool),
+    /// Reply to a touch (true if it existed).
+    Touched(bool),
+    /// Reply to incr/decr (`None`: no such key).
+    Number(Option<u64>),
+    /// Reply to a meta command.
+    Meta(MetaResponse),
 }
 
 /// Commands queued for one round trip per server (see [`Client::pipeline`]).
@@ -1239,6 +1316,49 @@ impl Pipeline<'_> {
         self
     }
 
+    /// Queues a `touch`.
+    pub fn touch(&mut self, key: impl Into<Bytes>, exptime: i32) -> &mut Self {
+        self.ops.push(PipelineOp::Touch(key.into(), exptime));
+        self
+    }
+
+    /// Queues an `incr` (or `decr` when `decrement`).
+    pub fn incr(&mut self, key: impl Into<Bytes>, delta: u64, decrement: bool) -> &mut Self {
+        let command = if decrement { ArithmeticCommand::Decr } else { ArithmeticCommand::Incr };
+        self.ops.push(PipelineOp::Arithmetic(command, key.into(), delta));
+        self
+    }
+
+    /// Queues a meta command (`mg`, `ms` with a value, `md`, `ma`, `me`) with its flags.
+    /// The quiet flag `q` is not accepted (every queued command gets an answer).
+    pub fn meta(
+        &mut self,
+        verb: &str,
+        key: impl Into<Bytes>,
+        value: Option<Bytes>,
+        flags: &[&str],
+    ) -> &mut Self {
+        let command = match verb {
+            "mg" => Some(MetaCommand::Get),
+            "ms" => Some(MetaCommand::Set),
+            "md" => Some(MetaCommand::Delete),
+            "ma" => Some(MetaCommand::Arithmetic),
+            "me" => Some(MetaCommand::Debug),
+            _ => None,
+        };
+        let valid = command.is_some()
+            && (verb == "ms") == value.is_some()
+            && flags.iter().all(|f| validate_token(f).is_ok() && *f != "q");
+        let op = PipelineOp::Meta(
+            if valid { command.unwrap_or(MetaCommand::Get) } else { MetaCommand::Noop },
+            key.into(),
+            value,
+            flags.iter().map(|f| f.to_string()).collect(),
+        );
+        self.ops.push(op);
+        self
+    }
+
     /// Number of queued commands.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -1250,8 +1370,9 @@ impl Pipeline<'_> {
     }
 
     /// Sends everything (one connection per server, all servers at once) and returns one
-    /// result per command, in queue order. A failed server fails only its own commands.
-    /// Pipelines always go to the primary server of each key (no replication).
+    /// result per command, in queue order. An error reply fails only its command; a failed
+    /// server fails only its own commands. Pipelines always go to the primary server of each
+    /// key (no replication).
     pub async fn execute(&mut self) -> Vec<Result<PipelineReply>> {
         let ops = std::mem::take(&mut self.ops);
         let inner = &self.client.inner;
@@ -1259,10 +1380,13 @@ impl Pipeline<'_> {
             (0..ops.len()).map(|_| None).collect();
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inner.slots.len()];
         for (i, op) in ops.iter().enumerate() {
-            let key = match op {
-                PipelineOp::Get(k) | PipelineOp::Delete(k) | PipelineOp::Store(_, k, _, _) => k,
-            };
-            match check_key(key).and_then(|_| inner.route(key)) {
+            if matches!(op, PipelineOp::Meta(MetaCommand::Noop, ..)) {
+                results[i] = Some(Err(Error::BadArgument(
+                    "meta verb must be mg, ms (with a value), md, ma or me, flags without q",
+                )));
+                continue;
+            }
+            match check_key(op.key()).and_then(|_| inner.route(op.key())) {
                 Ok(server) => groups[server].push(i),
                 Err(e) => results[i] = Some(Err(e)),
             }
@@ -1270,27 +1394,16 @@ impl Pipeline<'_> {
         let ops = &ops;
         let jobs = groups.iter().enumerate().filter(|(_, g)| !g.is_empty()).map(
             |(server, group)| async move {
-                let expects: Vec<Expect> = group
-                    .iter()
-                    .map(|&i| match &ops[i] {
-                        PipelineOp::Get(_) => Expect::Values,
-                        PipelineOp::Store(_, _, _, o) if o.noreply => Expect::Nothing,
-                        PipelineOp::Store(..) | PipelineOp::Delete(_) => Expect::Status,
-                    })
-                    .collect();
-                let mut replies: Vec<Option<Reply>> = (0..group.len()).map(|_| None).collect();
+                let expects: Vec<Expect> = group.iter().map(|&i| ops[i].expect()).collect();
+                let mut replies: Vec<Option<std::result::Result<Reply, String>>> =
+                    (0..group.len()).map(|_| None).collect();
                 let outcome = inner
                     .run(
                         server,
                         |out| {
+                            let mut scratch = Vec::new();
                             for &i in group {
-                                match &ops[i] {
-                                    PipelineOp::Get(k) => encode_keys_line(out, Read::Get, &[k]),
-                                    PipelineOp::Store(c, k, v, o) => {
-                                        encode_store(out, *c, k, v, *o)
-                                    }
-                                    PipelineOp::Delete(k) => encode_delete(out, k, false),
-                                }
+                                ops[i].encode(out, &mut scratch);
                             }
                         },
                         &expects,
@@ -1305,32 +1418,10 @@ impl Pipeline<'_> {
             for (at, reply) in replies.into_iter().enumerate() {
                 let i = groups[server][at];
                 results[i] = Some(match reply {
-                    Some(Reply::Values(values)) => {
-                        Ok(PipelineReply::Item(values.into_iter().next().map(|(_, item)| item)))
-                    }
-                    Some(Reply::Nothing) => Ok(PipelineReply::Store(StoreOutcome::Sent)),
-                    Some(Reply::Status(status)) => match (&ops[i], status) {
-                        (PipelineOp::Delete(_), Status::Deleted) => {
-                            Ok(PipelineReply::Deleted(true))
-                        }
-                        (PipelineOp::Delete(_), Status::NotFound) => {
-                            Ok(PipelineReply::Deleted(false))
-                        }
-                        (PipelineOp::Store(..), Status::Stored) => {
-                            Ok(PipelineReply::Store(StoreOutcome::Stored))
-                        }
-                        (PipelineOp::Store(..), Status::NotStored) => {
-                            Ok(PipelineReply::Store(StoreOutcome::NotStored))
-                        }
-                        (PipelineOp::Store(..), Status::Exists) => {
-                            Ok(PipelineReply::Store(StoreOutcome::Exists))
-                        }
-                        (PipelineOp::Store(..), Status::NotFound) => {
-                            Ok(PipelineReply::Store(StoreOutcome::NotFound))
-                        }
-                        _ => Err(inner.protocol(server, "a pipelined command")),
-                    },
-                    Some(_) => Err(inner.protocol(server, "a pipelined command")),
+                    Some(Ok(reply)) => ops[i]
+                        .reply(reply)
+                        .ok_or_else(|| inner.protocol(server, "a pipelined command")),
+                    Some(Err(line)) => Err(Error::on(name, ServerErrorKind::Reply(line))),
                     None => Err(match &outcome {
                         Err(Error::Server { kind, .. }) => Error::on(name, clone_kind(kind)),
                         Err(_) | Ok(()) => {

@@ -262,6 +262,45 @@ pub async fn pipeline_runs_many_commands_per_round_trip(servers: Vec<ServerProce
     assert!(matches!(results[200], Ok(PipelineReply::Item(None))));
     assert!(matches!(results[201], Ok(PipelineReply::Deleted(true))));
     assert!(matches!(results[202], Ok(PipelineReply::Deleted(false))));
+
+    // Other command kinds, and an error reply that fails only its own command.
+    c.set("num", "10", StoreOptions::default()).await.unwrap();
+    let mut p = c.pipeline();
+    p.incr("num", 5, false)
+        .incr("p2", 1, false) // "v2" is not a number: CLIENT_ERROR for this one only
+        .incr("nonum", 1, true)
+        .touch("p3", 100)
+        .touch("nonum", 100)
+        .meta("mg", "p4", None, &["v", "f"])
+        .meta("ms", "p5", Some("meta".into()), &["F3"])
+        .meta("mg", "p5", None, &["v", "f"])
+        .meta("mg", "p6", None, &["q"])
+        .get("p7");
+    let r = p.execute().await;
+    assert_eq!(r.len(), 10);
+    assert!(matches!(r[0], Ok(PipelineReply::Number(Some(15)))), "{:?}", r[0]);
+    match &r[1] {
+        Err(Error::Server { kind: ServerErrorKind::Reply(line), .. }) => {
+            assert!(line.starts_with("CLIENT_ERROR"), "{line}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(r[2], Ok(PipelineReply::Number(None))));
+    assert!(matches!(r[3], Ok(PipelineReply::Touched(true))));
+    assert!(matches!(r[4], Ok(PipelineReply::Touched(false))));
+    match &r[5] {
+        Ok(PipelineReply::Meta(m)) => assert_eq!(m.value.as_deref(), Some(&b"v4"[..])),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&r[6], Ok(PipelineReply::Meta(m)) if m.code == MetaCode::Hd));
+    match &r[7] {
+        Ok(PipelineReply::Meta(m)) => {
+            assert_eq!((m.value.as_deref(), m.flag_u64(b'f')), (Some(&b"meta"[..]), Some(3)))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(r[8], Err(Error::BadArgument(_))));
+    assert!(matches!(&r[9], Ok(PipelineReply::Item(Some(item))) if item.value == "v7".as_bytes()));
 }
 
 pub fn blocking_client_works_from_plain_threads(servers: Vec<ServerProcess>) {
