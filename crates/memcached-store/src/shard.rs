@@ -664,7 +664,7 @@ impl Shard {
             if concat {
                 return not(StoreOutcome::NotStored);
             }
-            if mode == Mode::Set {
+            if mode == Mode::Set && a.compare_cas.is_none() {
                 // memcached unlinks the old item so stale data does not survive a failed set.
                 if let Some((slot, r)) = found {
                     self.unlink(slot, r);
@@ -706,7 +706,7 @@ impl Shard {
                         if concat {
                             return not(StoreOutcome::NotStored);
                         }
-                        if mode == Mode::Set {
+                        if mode == Mode::Set && a.compare_cas.is_none() {
                             if let Some((slot, old)) = self.find_key(a.key, hash) {
                                 self.unlink(slot, old);
                             }
@@ -1080,6 +1080,24 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// Calls `f` with every live, unexpired item until it returns false; returns false then.
+    pub fn visit_live(&self, ctx: &Ctx<'_>, f: &mut impl FnMut(&ItemRef<'_>) -> bool) -> bool {
+        for (slot, page) in self.mem.pages.iter().enumerate() {
+            let Some(page) = page else { continue };
+            let per_page = self.mem.classes[page.class as usize].chunks_per_page;
+            for i in 0..per_page {
+                let raw = self.raw(self.mem.make_ref(slot as u32, i));
+                if raw.is_live()
+                    && self.dead(raw, ctx).is_none()
+                    && !f(&ItemRef::from_raw(raw, u32::from(page.class) + 1))
+                {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Visits every live item (for `stats sizes` and integrity checks).

@@ -15,6 +15,7 @@
 //! Pages are owned buffers (`Box<[u8]>`) that move between the pool and a shard, so each shard
 //! reaches its memory through its own lock only: no raw pointers, no `unsafe`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::item::{rd_u32, wr_u32, OFF_BITS, OFF_FREE_NEXT};
@@ -30,7 +31,7 @@ pub(crate) const NO_CHUNK: u32 = u32::MAX;
 #[derive(Debug)]
 pub(crate) struct PagePool {
     page_size: usize,
-    max_pages: usize,
+    max_pages: AtomicUsize,
     inner: Mutex<PoolInner>,
 }
 
@@ -42,7 +43,11 @@ struct PoolInner {
 
 impl PagePool {
     pub fn new(page_size: usize, max_pages: usize) -> Self {
-        PagePool { page_size, max_pages, inner: Mutex::new(PoolInner::default()) }
+        PagePool {
+            page_size,
+            max_pages: AtomicUsize::new(max_pages),
+            inner: Mutex::new(PoolInner::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolInner> {
@@ -55,7 +60,7 @@ impl PagePool {
         if let Some(page) = p.free.pop() {
             return Some(page);
         }
-        if p.allocated < self.max_pages {
+        if p.allocated < self.max_pages.load(Ordering::Relaxed) {
             p.allocated += 1;
             drop(p);
             // alloc_zeroed: the kernel maps the pages lazily.
@@ -64,9 +69,32 @@ impl PagePool {
         None
     }
 
-    /// Returns a page to the pool for any shard or class to take.
+    /// Returns a page to the pool for any shard or class to take (or frees it when the
+    /// limit was lowered below what is allocated).
     pub fn give_back(&self, page: Box<[u8]>) {
-        self.lock().free.push(page);
+        let mut p = self.lock();
+        if p.allocated > self.max_pages.load(Ordering::Relaxed) {
+            p.allocated -= 1;
+            drop(p);
+            drop(page);
+        } else {
+            p.free.push(page);
+        }
+    }
+
+    /// Changes the page limit (`cache_memlimit`); free pages above it are released now, pages
+    /// in use when the shards give them back.
+    pub fn set_max_pages(&self, max: usize) {
+        self.max_pages.store(max, Ordering::Relaxed);
+        let mut p = self.lock();
+        while p.allocated > max && p.free.pop().is_some() {
+            p.allocated -= 1;
+        }
+    }
+
+    /// Pages allocated beyond the limit (after the limit was lowered).
+    pub fn over_limit(&self) -> usize {
+        self.lock().allocated.saturating_sub(self.max_pages.load(Ordering::Relaxed))
     }
 
     /// Bytes of page memory allocated (`total_malloced`); never above the limit.

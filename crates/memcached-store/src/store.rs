@@ -30,6 +30,7 @@ struct Padded<T>(T);
 #[derive(Debug)]
 pub struct Store {
     config: StoreConfig,
+    memory_limit: AtomicU64,
     geo: Geometry,
     shards: Box<[Padded<Mutex<Shard>>]>,
     shard_shift: u32,
@@ -63,6 +64,7 @@ impl Store {
         let shard_shift = 64 - geo.shards.trailing_zeros();
         Ok(Store {
             pool: PagePool::new(geo.page_size, geo.total_pages),
+            memory_limit: AtomicU64::new(config.memory_limit_bytes),
             config,
             geo,
             shards,
@@ -83,6 +85,38 @@ impl Store {
     /// Chunk size and chunks per page of every slab class (index 0 = class id 1).
     pub fn classes(&self) -> Vec<crate::config::ClassGeometry> {
         self.geo.classes.clone()
+    }
+
+    /// The current memory limit in bytes (`-m`, or the last [`Store::set_memory_limit`]).
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit.load(Ordering::Relaxed)
+    }
+
+    /// `cache_memlimit`: changes the memory limit at run time. Raising it takes effect at once;
+    /// lowering it frees unused pages now and shrinks the rest one page per shard per
+    /// [`Store::automove_tick`] (evicting the oldest items), as memcached does lazily.
+    pub fn set_memory_limit(&self, bytes: u64) -> Result<(), ConfigError> {
+        let pages = (bytes / self.geo.page_size as u64) as usize;
+        if pages == 0 {
+            return Err(ConfigError::MemoryTooSmall);
+        }
+        if (pages as u64) >= (1u64 << (32 - self.geo.chunk_bits)) - 1 {
+            return Err(ConfigError::MemoryTooLarge);
+        }
+        self.memory_limit.store(bytes, Ordering::Relaxed);
+        self.pool.set_max_pages(pages);
+        Ok(())
+    }
+
+    /// Calls `f` for every live item, one shard locked at a time, with no side effects on the
+    /// items (for `lru_crawler metadump` and similar admin dumps). Stops when `f` returns false.
+    pub fn for_each_item(&self, now: u32, mut f: impl FnMut(&ItemRef<'_>) -> bool) {
+        let ctx = self.ctx(now);
+        for i in 0..self.shards.len() {
+            if !self.lock(i).visit_live(&ctx, &mut f) {
+                return;
+            }
+        }
     }
 
     /// The slab page size actually used.
@@ -471,6 +505,19 @@ impl Store {
         for i in 0..self.shards.len() {
             let mut shard = self.lock(i);
             let n = shard.mem.classes.len();
+            // 0. Over a lowered limit: give the page of the oldest class back (it is freed).
+            if self.pool.over_limit() > 0 {
+                let oldest = (0..n)
+                    .filter(|&c| !shard.mem.classes[c].pages.is_empty())
+                    .max_by_key(|&c| shard.tail_age(c, now).unwrap_or(u32::MAX));
+                if let Some(c) = oldest {
+                    if let Some((page, evicted, rescued)) = shard.release_page(c, true, &ctx, None)
+                    {
+                        self.pool.give_back(page);
+                        moves.push(PageMove { src: c as u32 + 1, dst: 0, evicted, rescued });
+                    }
+                }
+            }
             // 1. Surplus free chunks go back to the pool.
             for c in 0..n {
                 let cl = &shard.mem.classes[c];
@@ -613,7 +660,7 @@ impl Store {
             touch_misses: c.touch_misses,
             store_too_large: c.store_too_large,
             store_no_memory: c.store_no_memory,
-            limit_maxbytes: self.config.memory_limit_bytes,
+            limit_maxbytes: self.memory_limit(),
             total_malloced: self.pool.malloced_bytes(),
             hash_power_level: power as u64,
             hash_bytes: hash_bytes as u64,
@@ -757,11 +804,11 @@ impl Store {
             pages += s.mem.page_count();
         }
         let malloced = self.pool.malloced_bytes();
-        if malloced > self.config.memory_limit_bytes {
-            return Err(format!(
-                "malloced {malloced} over limit {}",
-                self.config.memory_limit_bytes
-            ));
+        // After `set_memory_limit` lowered the limit, pages in use above it are legitimate
+        // until the shards give them back.
+        let over = (self.pool.over_limit() * self.geo.page_size) as u64;
+        if malloced > self.memory_limit() + over {
+            return Err(format!("malloced {malloced} over limit {}", self.memory_limit()));
         }
         let expected = (pages + self.pool.free_pages()) * self.geo.page_size;
         if expected as u64 != malloced {

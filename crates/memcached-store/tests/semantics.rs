@@ -613,3 +613,49 @@ fn many_threads_share_one_store() {
     }
     s.check_integrity().unwrap();
 }
+
+#[test]
+fn memory_limit_can_be_raised_and_lowered_at_run_time() {
+    let s = Store::with_seed(small(4), 9).unwrap();
+    for i in 0..100_000u32 {
+        set(&s, format!("k{i}").as_bytes(), &[0u8; 100], 0, NOW);
+    }
+    assert_eq!(s.stats().total_malloced, 4 * MIB as u64);
+    s.set_memory_limit(8 * MIB as u64).unwrap();
+    for i in 100_000..200_000u32 {
+        set(&s, format!("k{i}").as_bytes(), &[0u8; 100], 0, NOW);
+    }
+    assert_eq!(s.stats().total_malloced, 8 * MIB as u64);
+    assert_eq!(s.stats().limit_maxbytes, 8 * MIB as u64);
+    s.set_memory_limit(2 * MIB as u64).unwrap();
+    s.check_integrity().unwrap();
+    for _ in 0..10 {
+        s.automove_tick(NOW, false);
+    }
+    assert_eq!(s.stats().total_malloced, 2 * MIB as u64);
+    assert!(get(&s, b"k199999", NOW).is_some() || s.stats().curr_items > 0);
+    s.check_integrity().unwrap();
+    assert_eq!(s.set_memory_limit(1000), Err(ConfigError::MemoryTooSmall));
+}
+
+#[test]
+fn for_each_item_sees_live_items_without_bumping_them() {
+    let s = store();
+    set(&s, b"a", b"1", 0, NOW);
+    set(&s, b"b", b"2", -1, NOW);
+    set(&s, b"c", b"3", 0, NOW);
+    let mut keys = Vec::new();
+    s.for_each_item(NOW, |i| {
+        keys.push(i.key().to_vec());
+        true
+    });
+    keys.sort();
+    assert_eq!(keys, [b"a".to_vec(), b"c".to_vec()]);
+    assert_eq!(s.get(b"a", NOW, |i| i.fetched_before()), Some(false));
+    let mut n = 0;
+    s.for_each_item(NOW, |_| {
+        n += 1;
+        false
+    });
+    assert_eq!(n, 1);
+}
