@@ -54,6 +54,8 @@ pub struct ClientBuilder {
     max_connections: usize,
     health: HealthPolicy,
     replicas: usize,
+    prefix: Vec<u8>,
+    hash_with_prefix: bool,
     parse_errors: Vec<String>,
 }
 
@@ -68,6 +70,8 @@ impl Default for ClientBuilder {
             max_connections: 4,
             health: HealthPolicy::default(),
             replicas: 0,
+            prefix: Vec::new(),
+            hash_with_prefix: false,
             parse_errors: Vec::new(),
         }
     }
@@ -172,10 +176,30 @@ impl ClientBuilder {
         self
     }
 
+    /// A namespace prepended to every key on the wire (php-memcached `OPT_PREFIX_KEY`,
+    /// libmemcached `MEMCACHED_CALLBACK_NAMESPACE`). As in libmemcached, the prefix is not
+    /// hashed unless [`ClientBuilder::hash_with_prefix`] is set, so keys land on the same
+    /// servers as without it. Results of multi-gets are keyed without the prefix.
+    pub fn key_prefix(mut self, prefix: impl AsRef<[u8]>) -> ClientBuilder {
+        self.prefix = prefix.as_ref().to_vec();
+        self
+    }
+
+    /// Hash the prefixed key (php `OPT_HASH_WITH_PREFIX_KEY`).
+    pub fn hash_with_prefix(mut self, yes: bool) -> ClientBuilder {
+        self.hash_with_prefix = yes;
+        self
+    }
+
     /// Builds the async client. Needs no runtime until the first request.
     pub fn build(self) -> Result<Client> {
         if let Some(e) = self.parse_errors.first() {
             return Err(Error::Config(e.clone()));
+        }
+        if self.prefix.len() > 128 || self.prefix.iter().any(|&b| b <= b' ' || b == 0x7f) {
+            return Err(Error::Config(
+                "key prefix must be at most 128 bytes without whitespace or control bytes".into(),
+            ));
         }
         let router = Router::new(self.servers.clone(), self.router)
             .map_err(|e| Error::Config(e.to_string()))?;
@@ -200,6 +224,8 @@ impl ClientBuilder {
                 policy: self.health,
                 replicas: self.replicas,
                 down: AtomicUsize::new(0),
+                prefix: Bytes::from(self.prefix),
+                hash_with_prefix: self.hash_with_prefix,
             }),
         })
     }
@@ -226,6 +252,31 @@ struct Inner {
     replicas: usize,
     /// Number of servers not Up (skip probe scans when 0).
     down: AtomicUsize,
+    /// Namespace prepended to every key on the wire (php `OPT_PREFIX_KEY`).
+    prefix: Bytes,
+    /// Whether the prefix is part of the hashed key (php `OPT_HASH_WITH_PREFIX_KEY`).
+    hash_with_prefix: bool,
+}
+
+/// A key as sent (namespace prefix applied) and as hashed.
+struct KeyParts<'a> {
+    raw: &'a [u8],
+    wire: std::borrow::Cow<'a, [u8]>,
+    hash_with_prefix: bool,
+}
+
+impl KeyParts<'_> {
+    fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    fn hashed(&self) -> &[u8] {
+        if self.hash_with_prefix {
+            &self.wire
+        } else {
+            self.raw
+        }
+    }
 }
 
 /// A memcached client over a pool of servers (async, tokio). Clones share everything.
@@ -254,6 +305,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Inner {
+    /// Validates `key` and applies the namespace prefix.
+    fn key_parts<'a>(&self, key: &'a [u8]) -> Result<KeyParts<'a>> {
+        check_key(key)?;
+        let wire = if self.prefix.is_empty() {
+            std::borrow::Cow::Borrowed(key)
+        } else {
+            let mut full = Vec::with_capacity(self.prefix.len() + key.len());
+            full.extend_from_slice(&self.prefix);
+            full.extend_from_slice(key);
+            check_key(&full)?;
+            std::borrow::Cow::Owned(full)
+        };
+        Ok(KeyParts { raw: key, wire, hash_with_prefix: self.hash_with_prefix })
+    }
+
     fn router(&self) -> std::sync::RwLockReadGuard<'_, Router> {
         self.ring.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -602,7 +668,8 @@ impl Client {
 
     /// Which server currently owns `key` (`host:port`), after ejections.
     pub fn server_for_key(&self, key: &[u8]) -> Option<String> {
-        self.inner.router().server_index(key).map(|i| self.inner.slots[i].name.clone())
+        let parts = self.inner.key_parts(key).ok()?;
+        self.inner.router().server_index(parts.hashed()).map(|i| self.inner.slots[i].name.clone())
     }
 
     /// Health and ring membership of every server.
@@ -631,11 +698,12 @@ impl Client {
     }
 
     async fn read_one(&self, read: Read, key: &[u8]) -> Result<Option<Item>> {
-        check_key(key)?;
+        let parts = self.inner.key_parts(key)?;
+        let (key, route_key) = (parts.wire(), parts.hashed());
         let targets = if self.inner.replicas == 0 {
-            vec![self.inner.route(key)?]
+            vec![self.inner.route(route_key)?]
         } else {
-            let targets = self.inner.successors(key, 1 + self.inner.replicas);
+            let targets = self.inner.successors(route_key, 1 + self.inner.replicas);
             if targets.is_empty() {
                 return Err(Error::NoServer);
             }
@@ -723,10 +791,11 @@ impl Client {
         opts: StoreOptions,
     ) -> Result<StoreOutcome> {
         let (key, value) = (key.as_ref(), value.as_ref());
-        check_key(key)?;
+        let parts = self.inner.key_parts(key)?;
+        let (key, route_key) = (parts.wire(), parts.hashed());
         let expect = if opts.noreply { Expect::Nothing } else { Expect::Status };
         let (index, reply) = self
-            .write_routed(key, |out| encode_store(out, command, key, value, opts), expect)
+            .write_routed(route_key, |out| encode_store(out, command, key, value, opts), expect)
             .await?;
         match reply {
             Reply::Nothing => Ok(StoreOutcome::Sent),
@@ -807,10 +876,11 @@ impl Client {
     /// `delete` with optional `noreply` (then the result is always true).
     pub async fn delete_with(&self, key: impl AsRef<[u8]>, noreply: bool) -> Result<bool> {
         let key = key.as_ref();
-        check_key(key)?;
+        let parts = self.inner.key_parts(key)?;
+        let (key, route_key) = (parts.wire(), parts.hashed());
         let expect = if noreply { Expect::Nothing } else { Expect::Status };
         let encode = |out: &mut Vec<u8>| encode_delete(out, key, noreply);
-        match self.write_routed(key, encode, expect).await? {
+        match self.write_routed(route_key, encode, expect).await? {
             (_, Reply::Nothing) | (_, Reply::Status(Status::Deleted)) => Ok(true),
             (_, Reply::Status(Status::NotFound)) => Ok(false),
             (index, _) => Err(self.inner.protocol(index, "delete")),
@@ -820,9 +890,10 @@ impl Client {
     /// `touch`: set a new expiry; true if the key existed.
     pub async fn touch(&self, key: impl AsRef<[u8]>, exptime: i32) -> Result<bool> {
         let key = key.as_ref();
-        check_key(key)?;
+        let parts = self.inner.key_parts(key)?;
+        let (key, route_key) = (parts.wire(), parts.hashed());
         let encode = |out: &mut Vec<u8>| encode_touch(out, key, exptime, false);
-        match self.write_routed(key, encode, Expect::Status).await? {
+        match self.write_routed(route_key, encode, Expect::Status).await? {
             (_, Reply::Status(Status::Touched)) => Ok(true),
             (_, Reply::Status(Status::NotFound)) => Ok(false),
             (index, _) => Err(self.inner.protocol(index, "touch")),
@@ -836,10 +907,11 @@ impl Client {
         delta: u64,
         noreply: bool,
     ) -> Result<Option<u64>> {
-        check_key(key)?;
+        let parts = self.inner.key_parts(key)?;
+        let (key, route_key) = (parts.wire(), parts.hashed());
         let expect = if noreply { Expect::Nothing } else { Expect::Number };
         let encode = |out: &mut Vec<u8>| encode_arithmetic(out, command, key, delta, noreply);
-        match self.write_routed(key, encode, expect).await? {
+        match self.write_routed(route_key, encode, expect).await? {
             (_, Reply::Number(n)) => Ok(Some(n)),
             (_, Reply::Status(Status::NotFound)) | (_, Reply::Nothing) => Ok(None),
             (index, _) => Err(self.inner.protocol(index, "incr/decr")),
@@ -881,18 +953,17 @@ impl Client {
     }
 
     async fn read_multi<K: AsRef<[u8]>>(&self, read: Read, keys: &[K]) -> Result<MultiGet> {
-        for key in keys {
-            check_key(key.as_ref())?;
-        }
+        let parts =
+            keys.iter().map(|k| self.inner.key_parts(k.as_ref())).collect::<Result<Vec<_>>>()?;
         let mut result = MultiGet::default();
         // Per key: the candidate servers in ring order (primary first).
-        let candidates: Vec<Vec<usize>> = keys
+        let candidates: Vec<Vec<usize>> = parts
             .iter()
             .map(|k| {
                 if self.inner.replicas == 0 {
-                    self.inner.route(k.as_ref()).ok().into_iter().collect()
+                    self.inner.route(k.hashed()).ok().into_iter().collect()
                 } else {
-                    self.inner.successors(k.as_ref(), 1 + self.inner.replicas)
+                    self.inner.successors(k.hashed(), 1 + self.inner.replicas)
                 }
             })
             .collect();
@@ -914,7 +985,7 @@ impl Client {
             }
             let jobs =
                 groups.iter().enumerate().filter(|(_, g)| !g.is_empty()).map(|(server, group)| {
-                    let group_keys: Vec<&[u8]> = group.iter().map(|&k| keys[k].as_ref()).collect();
+                    let group_keys: Vec<&[u8]> = group.iter().map(|&k| parts[k].wire()).collect();
                     async move {
                         let chunks: Vec<&[&[u8]]> = group_keys.chunks(KEYS_PER_GET_LINE).collect();
                         let expects = vec![Expect::Values; chunks.len()];
@@ -943,6 +1014,7 @@ impl Client {
             let mut retry = Vec::new();
             for (server, outcome, found) in outcomes {
                 for (key, item) in found {
+                    let key = key.strip_prefix(&self.inner.prefix[..]).unwrap_or(&key);
                     result.items.insert(key.to_vec(), item);
                 }
                 if let Err(error) = outcome {
@@ -1053,7 +1125,8 @@ impl Client {
         flags: &[&str],
     ) -> Result<MetaResponse> {
         let key = key.as_ref();
-        check_key(key)?;
+        let parts = self.inner.key_parts(key)?;
+        let (key, route_key) = (parts.wire(), parts.hashed());
         for flag in flags {
             validate_token(flag)?;
             if *flag == "q" {
@@ -1079,13 +1152,13 @@ impl Client {
         };
         let read_only = verb == "mg" || verb == "me";
         if read_only && self.inner.replicas == 0 {
-            let index = self.inner.route(key)?;
+            let index = self.inner.route(route_key)?;
             return match self.inner.run_one(index, encode, Expect::Meta).await? {
                 Reply::Meta(m) => Ok(m),
                 _ => Err(self.inner.protocol(index, "a meta command")),
             };
         }
-        match self.write_routed(key, encode, Expect::Meta).await? {
+        match self.write_routed(route_key, encode, Expect::Meta).await? {
             (_, Reply::Meta(m)) => Ok(m),
             (index, _) => Err(self.inner.protocol(index, "a meta command")),
         }
@@ -1212,14 +1285,15 @@ impl PipelineOp {
         }
     }
 
-    fn encode(&self, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    /// Encodes the command with `k`, the key as sent (namespace prefix applied).
+    fn encode(&self, k: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
         match self {
-            PipelineOp::Get(k) => encode_keys_line(out, Read::Get, &[k]),
-            PipelineOp::Store(c, k, v, o) => encode_store(out, *c, k, v, *o),
-            PipelineOp::Delete(k) => encode_delete(out, k, false),
-            PipelineOp::Touch(k, exptime) => encode_touch(out, k, *exptime, false),
-            PipelineOp::Arithmetic(c, k, delta) => encode_arithmetic(out, *c, k, *delta, false),
-            PipelineOp::Meta(c, k, v, flags) => {
+            PipelineOp::Get(_) => encode_keys_line(out, Read::Get, &[k]),
+            PipelineOp::Store(c, _, v, o) => encode_store(out, *c, k, v, *o),
+            PipelineOp::Delete(_) => encode_delete(out, k, false),
+            PipelineOp::Touch(_, exptime) => encode_touch(out, k, *exptime, false),
+            PipelineOp::Arithmetic(c, _, delta) => encode_arithmetic(out, *c, k, *delta, false),
+            PipelineOp::Meta(c, _, v, flags) => {
                 let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
                 encode_meta_command(out, *c, k, v.as_deref(), &flags, scratch)
             }
@@ -1379,6 +1453,7 @@ impl Pipeline<'_> {
         let mut results: Vec<Option<Result<PipelineReply>>> =
             (0..ops.len()).map(|_| None).collect();
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inner.slots.len()];
+        let mut wire_keys: Vec<Bytes> = vec![Bytes::new(); ops.len()];
         for (i, op) in ops.iter().enumerate() {
             if matches!(op, PipelineOp::Meta(MetaCommand::Noop, ..)) {
                 results[i] = Some(Err(Error::BadArgument(
@@ -1386,12 +1461,18 @@ impl Pipeline<'_> {
                 )));
                 continue;
             }
-            match check_key(op.key()).and_then(|_| inner.route(op.key())) {
-                Ok(server) => groups[server].push(i),
+            match inner.key_parts(op.key()).and_then(|k| {
+                let server = inner.route(k.hashed())?;
+                Ok((server, Bytes::copy_from_slice(k.wire())))
+            }) {
+                Ok((server, wire)) => {
+                    groups[server].push(i);
+                    wire_keys[i] = wire;
+                }
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let ops = &ops;
+        let (ops, wire_keys) = (&ops, &wire_keys);
         let jobs = groups.iter().enumerate().filter(|(_, g)| !g.is_empty()).map(
             |(server, group)| async move {
                 let expects: Vec<Expect> = group.iter().map(|&i| ops[i].expect()).collect();
@@ -1403,7 +1484,7 @@ impl Pipeline<'_> {
                         |out| {
                             let mut scratch = Vec::new();
                             for &i in group {
-                                ops[i].encode(out, &mut scratch);
+                                ops[i].encode(&wire_keys[i], out, &mut scratch);
                             }
                         },
                         &expects,

@@ -115,4 +115,31 @@ async fn php_writes_rust_reads_and_back(start: fn() -> ServerProcess) {
             "{key}"
         );
     }
+
+    // With a namespace (php OPT_PREFIX_KEY; the prefix is not hashed, as in libmemcached).
+    let script = php_client(&servers)
+        + "$m->setOption(Memcached::OPT_PREFIX_KEY, 'app:');\n\
+           for ($i = 0; $i < 300; $i++) { $k = \"ns:$i\"; if (!$m->set($k, \"n$i\")) exit(3);\n\
+           $s = $m->getServerByKey($k); echo $k, \"\\t\", $s['host'], ':', $s['port'], \"\\n\"; }";
+    let written = lines(&php(&script));
+    assert_eq!(written.len(), 300);
+    let namespaced = Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .key_prefix("app:")
+        .build()
+        .unwrap();
+    let keys: Vec<&str> = written.iter().map(|(k, _, _)| k.as_str()).collect();
+    let found = namespaced.get_multi(&keys).await.unwrap();
+    assert_eq!(found.items.len(), 300, "multi-get results are keyed without the prefix");
+    for (i, (key, server, _)) in written.iter().enumerate() {
+        let expected = format!("n{i}");
+        assert_eq!(found.items[key.as_bytes()].value, expected.as_bytes());
+        assert_eq!(namespaced.get(key.as_str()).await.unwrap().unwrap().value, expected.as_bytes());
+        assert_eq!(namespaced.server_for_key(key.as_bytes()).as_deref(), Some(server.as_str()));
+        let stored_as = format!("app:{key}");
+        assert!(
+            singles[server].get(&stored_as).await.unwrap().is_some(),
+            "{stored_as} on {server}"
+        );
+    }
 }
