@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub slab_automove: u8,
     /// The LRU crawler on at start (`-o lru_crawler`).
     pub lru_crawler: bool,
+    /// `watch` allowed (`-W` turns it off).
+    pub watch_enabled: bool,
     /// `-Y` credentials; `None` = no authentication.
     pub auth: Option<Arc<[Credentials]>>,
     /// Pending output (bytes) above which a connection is not read from (backpressure).
@@ -95,6 +97,7 @@ impl Default for ServerConfig {
             slab_reassign: true,
             slab_automove: 1,
             lru_crawler: true,
+            watch_enabled: true,
             auth: None,
             output_cap: 4 * 1024 * 1024,
         }

@@ -17,6 +17,8 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use crate::counters::{bump, WorkerCounters};
+use memcached_codec::WatchFlags;
+
 use crate::signals::StopKind;
 
 /// Initial size of a connection's input buffer; it grows for large values and shrinks back.
@@ -96,6 +98,8 @@ pub enum After {
     Close,
     /// Flush the output, then ask the server to stop (`shutdown`).
     Stop(StopKind),
+    /// From now on this connection only receives log lines of these streams (`watch`).
+    Watch(WatchFlags),
 }
 
 /// The result of offering buffered input to a [`RequestExecutor`].
@@ -222,6 +226,8 @@ pub struct Connection {
     swallow: usize,
     closing: bool,
     stopping: Option<StopKind>,
+    watching: bool,
+    pending_watch: Option<WatchFlags>,
 }
 
 impl Connection {
@@ -237,6 +243,8 @@ impl Connection {
             swallow: 0,
             closing: false,
             stopping: None,
+            watching: false,
+            pending_watch: None,
         }
     }
 
@@ -286,6 +294,12 @@ impl Connection {
                 if self.input.pending().is_empty() {
                     break;
                 }
+                if self.watching {
+                    // A watching connection takes no more commands (memcached ignores them).
+                    let n = self.input.pending().len();
+                    self.input.consume(n);
+                    break;
+                }
                 if handled >= limits.reqs_per_event {
                     yielded = true;
                     bump(&counters.conn_yields, 1);
@@ -311,6 +325,10 @@ impl Connection {
                             After::Stop(kind) => {
                                 self.closing = true;
                                 self.stopping = Some(kind);
+                            }
+                            After::Watch(flags) => {
+                                self.watching = true;
+                                self.pending_watch = Some(flags);
                             }
                         }
                     }
@@ -369,6 +387,21 @@ impl Connection {
                 Err(_) => return Drive::Close,
             }
         }
+    }
+
+    /// The `watch` streams this connection asked for since the last call, if any.
+    pub fn take_pending_watch(&mut self) -> Option<WatchFlags> {
+        self.pending_watch.take()
+    }
+
+    /// Appends bytes to the output (log lines for a watching connection).
+    pub fn push_output(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
+    }
+
+    /// Writes what is pending; an error means the connection is gone.
+    pub fn flush(&mut self, counters: &WorkerCounters) -> io::Result<()> {
+        self.flush_output(counters)
     }
 
     /// Writes pending output until done or the socket would block.

@@ -31,12 +31,15 @@
 //! - [`clock`]: the coarse per-second clock passed to the store as `now`.
 //! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 and `shutdown` through one stop latch.
 //! - [`shared`], [`counters`]: server-wide state and per-worker statistics.
+//! - [`watch`]: `watch` log streams (fetchers, mutations, connevents).
 //!
 //! Where this server differs from memcached 1.6.18 (everything else is meant to be
 //! byte-identical; `tests/differential.rs` checks it against `/usr/bin/memcached`):
 //! - text and meta protocols only: the binary protocol is not spoken (`-B binary` has no
 //!   listener for it);
-//! - `watch` answers `OK` but streams no log lines; `lru_crawler metadump` reports `la`, `cas`
+//! - `watch` streams `fetchers`, `mutations` and `connevents` lines in memcached's
+//!   `ts=.. gid=.. type=..` format, but only for client commands (memcached also logs its
+//!   internal lookups) and no other streams; `lru_crawler metadump` reports `la`, `cas`
 //!   and `fetch` as 0/0/no (the store's dump has no such fields); `cache_memlimit` answers like
 //!   memcached but does not resize the store;
 //! - over `-c`, a new connection gets `ERROR Too many open connections` when the number of open
@@ -59,4 +62,5 @@ pub mod shared;
 pub mod signals;
 pub mod startup;
 pub mod udp;
+pub mod watch;
 pub mod worker;

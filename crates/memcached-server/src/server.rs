@@ -182,6 +182,7 @@ where
             Arc::clone(worker_counters),
             Arc::clone(&control),
             udp_sockets,
+            Arc::clone(&waker),
         )?;
         let handle =
             std::thread::Builder::new().name(format!("mc-worker-{index}")).spawn(move || {

@@ -212,6 +212,8 @@ pub struct Shared {
     pub crawler_running: AtomicBool,
     /// `stats sizes` histogram on (`stats sizes_enable|sizes_disable`).
     pub track_sizes: AtomicBool,
+    /// `watch` subscribers.
+    pub log: crate::watch::LogBus,
     /// `stats settings` lines beyond the ones the server knows itself (from `settings`).
     pub settings_report: Vec<(String, String)>,
 }
@@ -238,6 +240,7 @@ impl Shared {
             lru_crawler,
             crawler_running,
             track_sizes,
+            log: crate::watch::LogBus::default(),
             settings_report: Vec::new(),
         }
     }

@@ -49,6 +49,7 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig, SettingsError>
         slab_reassign: settings.slab_reassign,
         slab_automove: settings.slab_automove,
         lru_crawler: settings.lru_crawler,
+        watch_enabled: settings.watch_enabled,
         auth: None,
         output_cap: ServerConfig::default().output_cap,
     })

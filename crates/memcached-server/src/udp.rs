@@ -70,7 +70,7 @@ pub fn execute_payload<E: RequestExecutor>(
                 match after {
                     After::Continue => {}
                     // Over UDP there is no connection to close and nothing more will arrive.
-                    After::Swallow(_) | After::Close | After::Stop(_) => break,
+                    After::Swallow(_) | After::Close | After::Stop(_) | After::Watch(_) => break,
                 }
             }
             Step::NeedMore | Step::Hostile => break,

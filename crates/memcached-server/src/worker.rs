@@ -26,13 +26,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::connection::{Connection, Drive, DriveLimits, RequestExecutor, Session, Stream};
 use crate::counters::{bump, WorkerCounters};
 use crate::shared::{ConnEntry, Shared};
 use crate::signals::StopKind;
 use crate::udp::UdpEndpoint;
+use crate::watch::{stream, Subscription};
 
 /// Token of the waker that announces new connections and stop requests.
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -82,6 +83,7 @@ struct Slot {
     conn: Connection,
     entry: Arc<ConnEntry>,
     fd: i32,
+    watch: Option<Subscription>,
 }
 
 /// One worker's event loop and connections.
@@ -98,10 +100,14 @@ pub struct Worker<E: RequestExecutor> {
     yielded: Vec<usize>,
     yielded_spare: Vec<usize>,
     limits: DriveLimits,
+    waker: Arc<Waker>,
+    watching: Vec<usize>,
 }
 
 impl<E: RequestExecutor> Worker<E> {
     /// Creates a worker around an existing poll (whose waker the listener holds).
+    // Every argument is a distinct piece the server wires together once per worker.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         poll: Poll,
         incoming: Receiver<NewConnection>,
@@ -110,6 +116,7 @@ impl<E: RequestExecutor> Worker<E> {
         counters: Arc<WorkerCounters>,
         control: Arc<WorkerControl>,
         udp: Vec<mio::net::UdpSocket>,
+        waker: Arc<Waker>,
     ) -> io::Result<Self> {
         let config = &shared.config;
         let limits = DriveLimits {
@@ -135,6 +142,8 @@ impl<E: RequestExecutor> Worker<E> {
             yielded: Vec::new(),
             yielded_spare: Vec::new(),
             limits,
+            waker,
+            watching: Vec::new(),
         })
     }
 
@@ -173,6 +182,9 @@ impl<E: RequestExecutor> Worker<E> {
                     self.drive(index, false);
                 }
                 self.yielded_spare = again;
+            }
+            if !self.watching.is_empty() {
+                self.feed_watchers();
             }
             match self.control.requested() {
                 Some(StopKind::Immediate) => break,
@@ -231,7 +243,17 @@ impl<E: RequestExecutor> Worker<E> {
             if self.shared.verbosity() >= 2 {
                 eprintln!("<{fd} new auto-negotiating client connection");
             }
-            self.slots[index] = Some(Slot { conn, entry: new.entry, fd });
+            if self.shared.log.active() {
+                let (rip, rport) = split_addr(&new.entry.addr);
+                self.shared.log.emit(
+                    stream::CONNEVENTS,
+                    format_args!(
+                        "type=conn_new rip={rip} rport={rport} transport={} cfd={fd}",
+                        transport(&new.entry.addr)
+                    ),
+                );
+            }
+            self.slots[index] = Some(Slot { conn, entry: new.entry, fd, watch: None });
             // The socket may already hold a request whose readiness edge fired before it was
             // registered here: look at it now.
             self.drive(index, false);
@@ -254,6 +276,10 @@ impl<E: RequestExecutor> Worker<E> {
         if slot.conn.last_active != before {
             slot.entry.last_cmd.store(slot.conn.last_active, Ordering::Relaxed);
         }
+        if let Some(flags) = slot.conn.take_pending_watch() {
+            slot.watch = Some(self.shared.log.subscribe(flags, Arc::clone(&self.waker)));
+            self.watching.push(index);
+        }
         match outcome {
             Drive::Open => {}
             Drive::Yield => self.yielded.push(index),
@@ -270,6 +296,21 @@ impl<E: RequestExecutor> Worker<E> {
             return;
         };
         let mut conn = slot.conn;
+        if let Some(watch) = slot.watch {
+            self.shared.log.unsubscribe(watch.id);
+            self.watching.retain(|&i| i != index);
+        }
+        if self.shared.log.active() {
+            let (rip, rport) = split_addr(&slot.entry.addr);
+            self.shared.log.emit(
+                stream::CONNEVENTS,
+                format_args!(
+                    "type=conn_close rip={rip} rport={rport} transport={} reason=normal cfd={}",
+                    transport(&slot.entry.addr),
+                    slot.fd
+                ),
+            );
+        }
         let _ = self.poll.registry().deregister(conn.stream.source());
         self.shared.connections.close(slot.fd);
         if self.shared.verbosity() >= 2 {
@@ -277,6 +318,32 @@ impl<E: RequestExecutor> Worker<E> {
         }
         drop(conn);
         self.free.push(index);
+    }
+
+    /// Moves queued log lines into the watching connections' output (up to the output cap;
+    /// the rest waits in the bounded queue, where new lines are dropped when it is full).
+    fn feed_watchers(&mut self) {
+        let mut gone = Vec::new();
+        for &index in &self.watching {
+            let Some(Some(slot)) = self.slots.get_mut(index) else {
+                continue;
+            };
+            let Some(watch) = &slot.watch else {
+                continue;
+            };
+            while slot.conn.pending_output() < self.limits.output_cap {
+                match watch.lines.try_recv() {
+                    Ok(line) => slot.conn.push_output(&line),
+                    Err(_) => break,
+                }
+            }
+            if slot.conn.flush(&self.counters).is_err() {
+                gone.push(index);
+            }
+        }
+        for index in gone {
+            self.close(index);
+        }
     }
 
     fn close_idle_connections(&mut self) {
@@ -308,4 +375,18 @@ impl<E: RequestExecutor> Worker<E> {
             }
         }
     }
+}
+
+/// `tcp:1.2.3.4:5678` -> ("1.2.3.4", "5678"); other forms -> (whole, "0").
+fn split_addr(addr: &str) -> (&str, &str) {
+    let bare = addr.split_once(':').map_or(addr, |(_, rest)| rest);
+    match bare.rsplit_once(':') {
+        Some((ip, port)) if addr.starts_with("tcp:") => (ip.trim_matches(['[', ']']), port),
+        _ => (bare, "0"),
+    }
+}
+
+/// `tcp` or `unix`, from a connection address.
+fn transport(addr: &str) -> &str {
+    addr.split_once(':').map_or("tcp", |(t, _)| t)
 }

@@ -60,6 +60,8 @@ const META_SCRIPTS: &[&str] = &[
 
 /// Admin and stats replies that do not depend on timing or memory layout.
 const ADMIN_SCRIPTS: &[&str] = &[
+    "version\r\nwatch\r\nversion\r\nwatch fetchers mutations\r\n",
+    "version\r\nlru_crawler metadump all\r\n",
     "lru_crawler enable\r\n",
     "stats sizes_enable\r\nstats sizes_disable\r\nstats sizes\r\n",
     "slabs reassign 1 2\r\nslabs reassign 1 1\r\nslabs reassign 99 2\r\nslabs automove 2\r\n",
@@ -109,8 +111,9 @@ fn pipelined_batch_matches_memcached() {
 
 #[test]
 fn flags_change_both_alike() {
-    let mut diff = Differential::start(&["-F", "-I", "2m"]);
+    let mut diff = Differential::start(&["-F", "-I", "2m", "-W"]);
     diff.check("flush_all\r\nflush_all noreply\r\n");
+    diff.check("watch\r\n");
     let mut script = b"set mid 0 0 1500000\r\n".to_vec();
     script.extend(std::iter::repeat_n(b'm', 1_500_000));
     script.extend_from_slice(b"\r\nget nothing\r\n");

@@ -55,7 +55,7 @@ fn feed(chunks: &[&[u8]]) -> (Vec<u8>, bool) {
                     match after {
                         After::Continue => {}
                         After::Swallow(n) => swallow = n,
-                        After::Close | After::Stop(_) => return (out, true),
+                        After::Close | After::Stop(_) | After::Watch(_) => return (out, true),
                     }
                 }
             }

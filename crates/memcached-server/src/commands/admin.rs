@@ -138,12 +138,6 @@ pub fn admin(
                 StatusLine::Ok.encode(out);
             }
         },
-        Request::Watch(_) => {
-            if shared.config.verbosity > 0 {
-                eprintln!("watch: log streams are not implemented; no events will be sent");
-            }
-            StatusLine::Ok.encode(out);
-        }
         // Every other variant is dispatched by its own family before reaching here.
         _ => ErrorKind::Error.encode(out),
     }

@@ -72,7 +72,11 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
         };
         let value = flags.return_value().then(|| item.value());
         encode_meta_get_hit(out, r, key, &info, value);
+        (item.class_id(), item.value().len())
     });
+    if exec.shared.log.active() {
+        exec.log_fetch(key, hit);
+    }
     exec.shared.prefixes.record(key, PrefixOp::Get(hit.is_some()));
     if hit.is_none() && !(flags.quiet() && MetaStatus::Miss.hidden_by_quiet(MetaCommand::Get)) {
         encode_meta_status(out, MetaStatus::Miss, r, key);
@@ -102,7 +106,17 @@ pub fn meta_set(exec: &mut CommandExecutor, r: &MetaSetRequest<'_>, out: &mut Ve
     exec.shared.prefixes.record(key, PrefixOp::Set);
     let ttl = flags.ttl().map_or(0, i64::from);
     let client_flags = flags.client_flags().unwrap_or(0);
-    match exec.store.meta_set(key, r.data, client_flags, ttl, exec.now(), &opts) {
+    let result = exec.store.meta_set(key, r.data, client_flags, ttl, exec.now(), &opts);
+    if exec.shared.log.active() {
+        let status = match &result {
+            Ok(done) if done.outcome == StoreOutcome::Stored => "stored",
+            Ok(done) if done.outcome == StoreOutcome::Exists => "exists",
+            Ok(done) if done.outcome == StoreOutcome::NotFound => "not_found",
+            _ => "not_stored",
+        };
+        exec.log_store(key, "set", status, ttl, r.data.len());
+    }
+    match result {
         Ok(done) => {
             let status = match done.outcome {
                 StoreOutcome::Stored => MetaStatus::Stored,

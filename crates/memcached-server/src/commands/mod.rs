@@ -27,7 +27,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use memcached_codec::{
-    decode_request, DecodeError, ErrorKind, Limits, Recovery, Request, StatusLine, StorageCommand,
+    decode_request, DecodeError, ErrorKind, Limits, LruCrawlerCommand, Recovery, Request,
+    StatusLine, StorageCommand, WatchFlags,
 };
 use memcached_store::{Store, StoreConfig};
 
@@ -37,6 +38,7 @@ use crate::server::{serve, BoundSockets};
 use crate::settings::Settings;
 use crate::shared::Shared;
 use crate::signals::StopKind;
+use crate::watch;
 
 /// The version `version` and `stats` report: memcached's, so clients that check it behave.
 pub const REPORTED_VERSION: &str = "1.6.18";
@@ -51,6 +53,8 @@ pub struct CommandExecutor {
     store: Arc<Store>,
     counters: Arc<WorkerCounters>,
     limits: Limits,
+    /// Descriptor of the connection being served (`cfd=` in watch lines).
+    current_fd: i32,
 }
 
 impl CommandExecutor {
@@ -61,7 +65,7 @@ impl CommandExecutor {
             cas_enabled: shared.config.cas_enabled,
             ..Limits::default()
         };
-        Self { shared, store, counters, limits }
+        Self { shared, store, counters, limits, current_fd: -1 }
     }
 
     fn now(&self) -> u32 {
@@ -127,6 +131,50 @@ impl CommandExecutor {
         Step::Done { consumed, after: After::Continue }
     }
 
+    /// `watch [streams]`: `OK`, then the connection only receives log lines. It must be the
+    /// first command of its batch, as in memcached ("cannot pipeline other commands before
+    /// watch").
+    fn watch(&mut self, flags: WatchFlags, out: &mut Vec<u8>) -> After {
+        if !self.shared.config.watch_enabled {
+            ErrorKind::WatchNotAllowed.encode(out);
+            return After::Continue;
+        }
+        if !out.is_empty() {
+            ErrorKind::CannotPipelineBeforeWatch.encode(out);
+            return After::Continue;
+        }
+        StatusLine::Ok.encode(out);
+        After::Watch(flags)
+    }
+
+    /// A `fetchers` watch line for a lookup of `key` (`hit` = class id and value size).
+    fn log_fetch(&self, key: &[u8], hit: Option<(u32, usize)>) {
+        let (status, class, size) = match hit {
+            Some((class, size)) => ("found", class, size),
+            None => ("not_found", 0, 0),
+        };
+        self.shared.log.emit(
+            watch::stream::FETCHERS,
+            format_args!(
+                "type=item_get key={} status={status} clsid={class} cfd={} size={size}",
+                String::from_utf8_lossy(key),
+                self.current_fd
+            ),
+        );
+    }
+
+    /// A `mutations` watch line for a store of `key`.
+    fn log_store(&self, key: &[u8], command: &str, status: &str, ttl: i64, size: usize) {
+        self.shared.log.emit(
+            watch::stream::MUTATIONS,
+            format_args!(
+                "type=item_store key={} status={status} cmd={command} ttl={ttl} clsid=0 cfd={} size={size}",
+                String::from_utf8_lossy(key),
+                self.current_fd
+            ),
+        );
+    }
+
     fn decode_error(&mut self, error: DecodeError, input_len: usize, out: &mut Vec<u8>) -> Step {
         match error.recovery {
             Recovery::Close => Step::Hostile,
@@ -158,7 +206,15 @@ impl RequestExecutor for CommandExecutor {
         match decode_request(input, &self.limits) {
             Ok(None) => Step::NeedMore,
             Ok(Some((request, consumed))) => {
-                let after = self.dispatch(request, session, out);
+                self.current_fd = session.fd;
+                let after = match request {
+                    Request::Watch(flags) => self.watch(flags, out),
+                    Request::LruCrawler(LruCrawlerCommand::Metadump(_)) if !out.is_empty() => {
+                        ErrorKind::CannotPipelineBeforeMetadump.encode(out);
+                        After::Continue
+                    }
+                    request => self.dispatch(request, session, out),
+                };
                 Step::Done { consumed, after }
             }
             Err(error) => self.decode_error(error, input.len(), out),

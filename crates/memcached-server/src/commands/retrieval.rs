@@ -34,6 +34,7 @@ pub fn retrieval(exec: &mut CommandExecutor, r: &RetrievalRequest<'_>, out: &mut
         let emit = |item: &memcached_store::ItemRef<'_>| {
             let cas = with_cas.then(|| item.cas());
             encode_value(out, key, item.flags(), cas, item.value());
+            (item.class_id(), item.value().len())
         };
         let hit = match r.exptime {
             Some(exptime) => exec.store.gat(key, i64::from(exptime), now, emit),
@@ -41,6 +42,9 @@ pub fn retrieval(exec: &mut CommandExecutor, r: &RetrievalRequest<'_>, out: &mut
         };
         if prefixes {
             exec.shared.prefixes.record(key, PrefixOp::Get(hit.is_some()));
+        }
+        if exec.shared.log.active() {
+            exec.log_fetch(key, hit);
         }
     }
     encode_end(out);

@@ -27,6 +27,19 @@ pub fn storage(exec: &mut CommandExecutor, r: &StorageRequest<'_>, out: &mut Vec
     let now = exec.now();
     exec.shared.prefixes.record(r.key, PrefixOp::Set);
     let result = exec.store.set(r.key, r.data, r.flags, i64::from(r.exptime), now, mode);
+    if exec.shared.log.active() {
+        let status = match &result {
+            Ok(done) => match done.outcome {
+                StoreOutcome::Stored => "stored",
+                StoreOutcome::NotStored => "not_stored",
+                StoreOutcome::Exists => "exists",
+                StoreOutcome::NotFound => "not_found",
+            },
+            Err(_) => "not_stored",
+        };
+        let ttl = i64::from(r.exptime);
+        exec.log_store(r.key, r.command.name(), status, ttl, r.data.len());
+    }
     if r.noreply {
         if let Err(e) = result {
             count_error(exec, e);
