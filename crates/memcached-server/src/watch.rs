@@ -50,6 +50,7 @@ pub struct LogBus {
     next_id: AtomicU64,
     next_gid: AtomicU64,
     skipped: AtomicU64,
+    sent: AtomicU64,
     watchers: Mutex<Vec<Watcher>>,
 }
 
@@ -66,6 +67,7 @@ impl Default for LogBus {
             next_id: AtomicU64::new(1),
             next_gid: AtomicU64::new(1),
             skipped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
             watchers: Mutex::new(Vec::new()),
         }
     }
@@ -95,6 +97,11 @@ impl LogBus {
     /// Lines dropped because a watcher's queue was full (`log_watcher_skipped`).
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Lines queued for watchers (`log_watcher_sent`).
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Registers a watcher for `flags`; `waker` wakes the worker that owns its connection.
@@ -132,6 +139,7 @@ impl LogBus {
         for watcher in watchers.iter().filter(|w| w.flags.0 & stream.0 != 0) {
             match watcher.lines.try_send(line.clone()) {
                 Ok(()) => {
+                    self.sent.fetch_add(1, Ordering::Relaxed);
                     let _ = watcher.waker.wake();
                 }
                 Err(TrySendError::Full(_)) => {

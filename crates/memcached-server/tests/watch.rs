@@ -43,6 +43,16 @@ fn watchers_see_fetches_mutations_and_connections() {
         assert!(seen.contains(needle), "missing {needle:?} in:\n{seen}");
     }
     assert!(seen.lines().all(|l| l.starts_with("ts=") && l.contains(" gid=")), "{seen}");
+    let mut admin = server.connect();
+    assert_eq!(admin.stat("", "log_watchers").as_deref(), Some("1"));
+    let sent: u64 = admin.stat("", "log_watcher_sent").expect("stat").parse().expect("number");
+    assert!(sent >= 6, "log_watcher_sent {sent}");
+    drop(watcher);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while admin.stat("", "log_watchers").as_deref() != Some("0") {
+        assert!(Instant::now() < deadline, "a closed watcher must unsubscribe");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -204,9 +204,9 @@ fn general(exec: &CommandExecutor, out: &mut Vec<u8>) {
     stat(out, "malloc_fails", 0);
     stat(out, "log_worker_dropped", 0);
     stat(out, "log_worker_written", 0);
-    stat(out, "log_watcher_skipped", 0);
-    stat(out, "log_watcher_sent", 0);
-    stat(out, "log_watchers", 0);
+    stat(out, "log_watcher_skipped", shared.log.skipped());
+    stat(out, "log_watcher_sent", shared.log.sent());
+    stat(out, "log_watchers", shared.log.watchers() as u64);
     stat(out, "unexpected_napi_ids", 0);
     stat(out, "round_robin_fallback", 0);
     stat(out, "bytes", store.bytes);
