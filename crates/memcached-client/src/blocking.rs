@@ -152,6 +152,40 @@ impl BlockingClient {
         self.store(StoreCommand::Cas(unique), key, value, opts)
     }
 
+    /// See [`Client::set_by_key`].
+    pub fn set_by_key(
+        &self,
+        group: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.runtime.block_on(self.client.set_by_key(group, key, value, opts))
+    }
+
+    /// See [`Client::get_by_key`].
+    pub fn get_by_key(
+        &self,
+        group: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Item>> {
+        self.runtime.block_on(self.client.get_by_key(group, key))
+    }
+
+    /// See [`Client::delete_by_key`].
+    pub fn delete_by_key(&self, group: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.runtime.block_on(self.client.delete_by_key(group, key))
+    }
+
+    /// See [`Client::get_multi_by_key`].
+    pub fn get_multi_by_key<K: AsRef<[u8]>>(
+        &self,
+        group: impl AsRef<[u8]>,
+        keys: &[K],
+    ) -> Result<MultiGet> {
+        self.runtime.block_on(self.client.get_multi_by_key(group, keys))
+    }
+
     /// See [`Client::delete`].
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         self.runtime.block_on(self.client.delete(key))

@@ -260,9 +260,8 @@ struct Inner {
 
 /// A key as sent (namespace prefix applied) and as hashed.
 struct KeyParts<'a> {
-    raw: &'a [u8],
     wire: std::borrow::Cow<'a, [u8]>,
-    hash_with_prefix: bool,
+    hashed: std::borrow::Cow<'a, [u8]>,
 }
 
 impl KeyParts<'_> {
@@ -271,11 +270,7 @@ impl KeyParts<'_> {
     }
 
     fn hashed(&self) -> &[u8] {
-        if self.hash_with_prefix {
-            &self.wire
-        } else {
-            self.raw
-        }
+        &self.hashed
     }
 }
 
@@ -307,17 +302,41 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Inner {
     /// Validates `key` and applies the namespace prefix.
     fn key_parts<'a>(&self, key: &'a [u8]) -> Result<KeyParts<'a>> {
+        self.key_parts_grouped(key, None)
+    }
+
+    fn prefixed<'a>(&self, key: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>> {
         check_key(key)?;
-        let wire = if self.prefix.is_empty() {
-            std::borrow::Cow::Borrowed(key)
+        if self.prefix.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(key));
+        }
+        let mut full = Vec::with_capacity(self.prefix.len() + key.len());
+        full.extend_from_slice(&self.prefix);
+        full.extend_from_slice(key);
+        check_key(&full)?;
+        Ok(std::borrow::Cow::Owned(full))
+    }
+
+    /// Like `key_parts`, with the server chosen by `group` (a "master key", php `*ByKey`)
+    /// instead of the key itself.
+    fn key_parts_grouped<'a>(
+        &self,
+        key: &'a [u8],
+        group: Option<&'a [u8]>,
+    ) -> Result<KeyParts<'a>> {
+        let wire = self.prefixed(key)?;
+        let route = group.unwrap_or(key);
+        let hashed = if self.hash_with_prefix {
+            if group.is_none() {
+                wire.clone()
+            } else {
+                self.prefixed(route)?
+            }
         } else {
-            let mut full = Vec::with_capacity(self.prefix.len() + key.len());
-            full.extend_from_slice(&self.prefix);
-            full.extend_from_slice(key);
-            check_key(&full)?;
-            std::borrow::Cow::Owned(full)
+            check_key(route)?;
+            std::borrow::Cow::Borrowed(route)
         };
-        Ok(KeyParts { raw: key, wire, hash_with_prefix: self.hash_with_prefix })
+        Ok(KeyParts { wire, hashed })
     }
 
     fn router(&self) -> std::sync::RwLockReadGuard<'_, Router> {
@@ -697,8 +716,8 @@ impl Client {
             .collect()
     }
 
-    async fn read_one(&self, read: Read, key: &[u8]) -> Result<Option<Item>> {
-        let parts = self.inner.key_parts(key)?;
+    async fn read_one(&self, read: Read, key: &[u8], group: Option<&[u8]>) -> Result<Option<Item>> {
+        let parts = self.inner.key_parts_grouped(key, group)?;
         let (key, route_key) = (parts.wire(), parts.hashed());
         let targets = if self.inner.replicas == 0 {
             vec![self.inner.route(route_key)?]
@@ -733,22 +752,22 @@ impl Client {
 
     /// `get`: the value of `key`, or `None` on a miss.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
-        self.read_one(Read::Get, key.as_ref()).await
+        self.read_one(Read::Get, key.as_ref(), None).await
     }
 
     /// `gets`: like `get`, with the CAS unique.
     pub async fn gets(&self, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
-        self.read_one(Read::Gets, key.as_ref()).await
+        self.read_one(Read::Gets, key.as_ref(), None).await
     }
 
     /// `gat`: get and set a new expiry.
     pub async fn gat(&self, exptime: i32, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
-        self.read_one(Read::Gat(exptime), key.as_ref()).await
+        self.read_one(Read::Gat(exptime), key.as_ref(), None).await
     }
 
     /// `gats`: `gat` with the CAS unique.
     pub async fn gats(&self, exptime: i32, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
-        self.read_one(Read::Gats(exptime), key.as_ref()).await
+        self.read_one(Read::Gats(exptime), key.as_ref(), None).await
     }
 
     /// Runs a single-reply write on the key's server and, with replication, its replicas
@@ -790,8 +809,69 @@ impl Client {
         value: impl AsRef<[u8]>,
         opts: StoreOptions,
     ) -> Result<StoreOutcome> {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        let parts = self.inner.key_parts(key)?;
+        self.store_grouped(command, None, key.as_ref(), value.as_ref(), opts).await
+    }
+
+    /// A storage command on the server that owns `group` (php `setByKey` and friends): keys
+    /// that share a group key live on one server.
+    pub async fn store_by_key(
+        &self,
+        command: StoreCommand,
+        group: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store_grouped(command, Some(group.as_ref()), key.as_ref(), value.as_ref(), opts).await
+    }
+
+    /// `set` on the server that owns `group` (php `setByKey`).
+    pub async fn set_by_key(
+        &self,
+        group: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        self.store_by_key(StoreCommand::Set, group, key, value, opts).await
+    }
+
+    /// `get` from the server that owns `group` (php `getByKey`).
+    pub async fn get_by_key(
+        &self,
+        group: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Item>> {
+        self.read_one(Read::Get, key.as_ref(), Some(group.as_ref())).await
+    }
+
+    /// `delete` on the server that owns `group` (php `deleteByKey`).
+    pub async fn delete_by_key(
+        &self,
+        group: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+    ) -> Result<bool> {
+        self.delete_grouped(key.as_ref(), false, Some(group.as_ref())).await
+    }
+
+    /// Multi-get of keys stored under one group key (php `getMultiByKey`): one server.
+    pub async fn get_multi_by_key<K: AsRef<[u8]>>(
+        &self,
+        group: impl AsRef<[u8]>,
+        keys: &[K],
+    ) -> Result<MultiGet> {
+        self.read_multi(Read::Get, keys, Some(group.as_ref())).await
+    }
+
+    async fn store_grouped(
+        &self,
+        command: StoreCommand,
+        group: Option<&[u8]>,
+        key: &[u8],
+        value: &[u8],
+        opts: StoreOptions,
+    ) -> Result<StoreOutcome> {
+        let parts = self.inner.key_parts_grouped(key, group)?;
         let (key, route_key) = (parts.wire(), parts.hashed());
         let expect = if opts.noreply { Expect::Nothing } else { Expect::Status };
         let (index, reply) = self
@@ -875,8 +955,16 @@ impl Client {
 
     /// `delete` with optional `noreply` (then the result is always true).
     pub async fn delete_with(&self, key: impl AsRef<[u8]>, noreply: bool) -> Result<bool> {
-        let key = key.as_ref();
-        let parts = self.inner.key_parts(key)?;
+        self.delete_grouped(key.as_ref(), noreply, None).await
+    }
+
+    async fn delete_grouped(
+        &self,
+        key: &[u8],
+        noreply: bool,
+        group: Option<&[u8]>,
+    ) -> Result<bool> {
+        let parts = self.inner.key_parts_grouped(key, group)?;
         let (key, route_key) = (parts.wire(), parts.hashed());
         let expect = if noreply { Expect::Nothing } else { Expect::Status };
         let encode = |out: &mut Vec<u8>| encode_delete(out, key, noreply);
@@ -944,17 +1032,24 @@ impl Client {
     /// are still returned). With replication, keys of a failed server are retried on their
     /// next replica.
     pub async fn get_multi<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<MultiGet> {
-        self.read_multi(Read::Get, keys).await
+        self.read_multi(Read::Get, keys, None).await
     }
 
     /// Multi-get with CAS uniques (`gets`).
     pub async fn gets_multi<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<MultiGet> {
-        self.read_multi(Read::Gets, keys).await
+        self.read_multi(Read::Gets, keys, None).await
     }
 
-    async fn read_multi<K: AsRef<[u8]>>(&self, read: Read, keys: &[K]) -> Result<MultiGet> {
-        let parts =
-            keys.iter().map(|k| self.inner.key_parts(k.as_ref())).collect::<Result<Vec<_>>>()?;
+    async fn read_multi<K: AsRef<[u8]>>(
+        &self,
+        read: Read,
+        keys: &[K],
+        group: Option<&[u8]>,
+    ) -> Result<MultiGet> {
+        let parts = keys
+            .iter()
+            .map(|k| self.inner.key_parts_grouped(k.as_ref(), group))
+            .collect::<Result<Vec<_>>>()?;
         let mut result = MultiGet::default();
         // Per key: the candidate servers in ring order (primary first).
         let candidates: Vec<Vec<usize>> = parts

@@ -142,4 +142,24 @@ async fn php_writes_rust_reads_and_back(start: fn() -> ServerProcess) {
             "{stored_as} on {server}"
         );
     }
+
+    // Group keys (php setByKey / getByKey): the server is chosen by the group key.
+    let script = php_client(&servers)
+        + "foreach (['g1', 'g2', 'g3'] as $g) { for ($i = 0; $i < 50; $i++) { $k = \"$g:item:$i\";\n\
+           if (!$m->setByKey($g, $k, \"$g-$i\")) exit(3); $s = $m->getServerByKey($g);\n\
+           echo $k, \"\\t\", $s['host'], ':', $s['port'], \"\\t\", $g, \"\\n\"; } }";
+    let written = lines(&php(&script));
+    assert_eq!(written.len(), 150);
+    for (key, server, group) in &written {
+        let item = client.get_by_key(group.as_str(), key.as_str()).await.unwrap();
+        assert!(item.is_some(), "{key} by group {group}");
+        assert!(singles[server].get(key.as_str()).await.unwrap().is_some(), "{key} on {server}");
+    }
+    let g1: Vec<&str> = written.iter().filter(|w| w.2 == "g1").map(|w| w.0.as_str()).collect();
+    assert_eq!(client.get_multi_by_key("g1", &g1).await.unwrap().items.len(), 50);
+    // And back: rust setByKey, php getByKey.
+    client.set_by_key("g9", "from-rust", "yes", StoreOptions::default()).await.unwrap();
+    let script = php_client(&servers) + "echo $m->getByKey('g9', 'from-rust');";
+    assert_eq!(php(&script), "yes");
+    assert!(client.delete_by_key("g9", "from-rust").await.unwrap());
 }
