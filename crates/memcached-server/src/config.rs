@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub threads: usize,
     /// Maximum simultaneous client connections (`-c`).
     pub max_connections: usize,
+    /// Over `-c`: reject at once with `ERROR Too many open connections` (true, memcached's
+    /// default) or stop accepting until a connection closes (`-o no_maxconns_fast`).
+    pub maxconns_fast: bool,
     /// Requests handled for one connection before yielding to others (`-R`).
     pub reqs_per_event: u32,
     /// listen(2) backlog (`-b`).
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             unix_socket_mask: 0o700,
             threads: 4,
             max_connections: 1024,
+            maxconns_fast: true,
             reqs_per_event: 20,
             backlog: 1024,
             idle_timeout: 0,

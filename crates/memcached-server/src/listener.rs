@@ -196,9 +196,23 @@ impl Acceptor {
     }
 
     /// Accepts until the listener has no pending connection. Returns false when accepting
-    /// must pause (out of descriptors); the caller retries a little later.
+    /// must pause (out of descriptors, or at `-c` without `maxconns_fast`); the caller
+    /// retries a little later.
     pub fn accept_all(&mut self, listener: &Listener) -> bool {
+        let shared = Arc::clone(&self.shared);
         loop {
+            // `-o no_maxconns_fast`: at the limit, stop accepting (connections wait in the
+            // backlog) instead of rejecting them, as memcached does.
+            if !shared.config.maxconns_fast
+                && shared.connections.current.load(Ordering::Relaxed) as usize
+                    >= shared.config.max_connections
+            {
+                if shared.accepting.swap(0, Ordering::Relaxed) == 1 {
+                    shared.connections.listen_disabled.fetch_add(1, Ordering::Relaxed);
+                }
+                return false;
+            }
+            shared.accepting.store(1, Ordering::Relaxed);
             let accepted = match listener {
                 Listener::Tcp(l, _) => l.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);

@@ -34,6 +34,7 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig, SettingsError>
         unix_socket_mask: settings.unix_mask,
         threads: usize::try_from(settings.threads.max(1)).unwrap_or(4),
         max_connections: usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
+        maxconns_fast: settings.maxconns_fast,
         reqs_per_event: settings.reqs_per_event.max(1),
         backlog: i32::try_from(settings.backlog).unwrap_or(i32::MAX),
         idle_timeout: settings.idle_timeout,

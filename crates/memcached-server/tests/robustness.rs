@@ -251,3 +251,27 @@ fn half_closed_clients_are_answered_and_closed() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn without_maxconns_fast_extra_connections_wait_in_the_backlog() {
+    let server = ServerProcess::ours().args(["-c", "3", "-o", "no_maxconns_fast"]).start();
+    let mut admin = server.connect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while admin.stat("", "curr_connections").as_deref() != Some("1") {
+        assert!(Instant::now() < deadline, "probe connection never went away");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = server.connect();
+    second.roundtrip("version\r\n", "VERSION 1.6.18\r\n");
+    let mut third = server.connect();
+    third.roundtrip("version\r\n", "VERSION 1.6.18\r\n");
+    // The fourth is not rejected: it waits, unanswered, until a slot frees.
+    let mut waiting = server.connect();
+    waiting.send("version\r\n");
+    assert!(!waiting.closed_within(Duration::from_millis(500)), "must wait, not be closed");
+    assert!(waiting.take_buffered().is_empty(), "no reply while over the limit");
+    assert_eq!(admin.stat("", "accepting_conns").as_deref(), Some("0"));
+    drop(third);
+    waiting.expect("VERSION 1.6.18\r\n");
+    assert_eq!(admin.stat("", "rejected_connections").as_deref(), Some("0"));
+}
