@@ -78,4 +78,7 @@ fn verbose_logging_goes_to_stderr() {
     std::thread::sleep(Duration::from_millis(300));
     let log = server.log();
     assert!(log.contains("new auto-negotiating client connection"), "{log}");
+    assert!(log.contains(" version\n"), "{log}");
+    assert!(log.contains(" VERSION 1.6.18\n"), "{log}");
+    assert!(log.contains("connection closed."), "{log}");
 }

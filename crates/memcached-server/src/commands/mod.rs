@@ -198,8 +198,20 @@ impl CommandExecutor {
 impl RequestExecutor for CommandExecutor {
     fn execute(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
         if self.shared.verbosity() >= 2 {
-            log_request(session, input);
+            let before = out.len();
+            let step = self.execute_quietly(session, input, out);
+            if let Step::Done { .. } = step {
+                log_request(session, input);
+                log_reply(session, &out[before..]);
+            }
+            return step;
         }
+        self.execute_quietly(session, input, out)
+    }
+}
+
+impl CommandExecutor {
+    fn execute_quietly(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
         if self.shared.config.auth.is_some() && !session.authenticated {
             return self.authenticate(session, input, out);
         }
@@ -230,6 +242,17 @@ fn log_request(session: &Session, input: &[u8]) {
         let shown = &line[..line.len().min(256)];
         eprintln!("<{} {}", session.fd, String::from_utf8_lossy(shown));
     }
+}
+
+/// `-vv`: the first line of each reply as `>fd line`.
+fn log_reply(session: &Session, reply: &[u8]) {
+    if reply.is_empty() {
+        return;
+    }
+    let end = reply.iter().position(|&b| b == b'\n').unwrap_or(reply.len());
+    let line = &reply[..end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    eprintln!(">{} {}", session.fd, String::from_utf8_lossy(&line[..line.len().min(256)]));
 }
 
 /// The store for `settings` (`-m -I -f -n -M -C`).
