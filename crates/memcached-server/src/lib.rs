@@ -39,9 +39,7 @@
 //!   listener for it);
 //! - `watch` streams `fetchers`, `mutations` and `connevents` lines in memcached's
 //!   `ts=.. gid=.. type=..` format, but only for client commands (memcached also logs its
-//!   internal lookups) and no other streams; `lru_crawler metadump` reports `la`, `cas`
-//!   and `fetch` as 0/0/no (the store's dump has no such fields); `cache_memlimit` answers like
-//!   memcached but does not resize the store;
+//!   internal lookups) and no other streams;
 //! - over `-c`, a new connection gets `ERROR Too many open connections` when the number of open
 //!   client connections reaches the limit (memcached also counts its reserved descriptors);
 //! - one request may not make the server hold more than a bounded amount of memory: a single

@@ -208,6 +208,12 @@ fn admin_commands() {
     c.roundtrip("flush_all x\r\n", "CLIENT_ERROR invalid exptime argument\r\n");
     c.roundtrip("shutdown\r\n", "ERROR: shutdown not enabled\r\n");
     c.roundtrip("cache_memlimit 100\r\n", "OK\r\n");
+    assert_eq!(c.stat("settings", "maxbytes").as_deref(), Some("104857600"));
+    assert_eq!(c.stat("", "limit_maxbytes").as_deref(), Some("104857600"));
+    c.roundtrip(
+        "cache_memlimit 2000000000\r\n",
+        "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n",
+    );
     c.roundtrip("slabs automove 0\r\n", "OK\r\n");
     c.roundtrip("lru_crawler crawl all\r\n", "OK\r\n");
     c.roundtrip("lru_crawler disable\r\n", "OK\r\n");
@@ -233,6 +239,7 @@ fn stats_subcommands() {
         "set user:1 0 0 1\r\nx\r\nget user:1 nope\r\n",
         "STORED\r\nVALUE user:1 0 1\r\nx\r\nEND\r\n",
     );
+    c.wait_for_stat("", "curr_connections", "1");
     let general = c.stats("");
     let get = |name: &str| general.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     assert_eq!(get("version").as_deref(), Some("1.6.18"));
@@ -265,4 +272,34 @@ fn stats_subcommands() {
     c.roundtrip("stats reset\r\n", "RESET\r\n");
     assert_eq!(c.stat("", "cmd_get").as_deref(), Some("0"));
     assert_eq!(c.stat("", "curr_items").as_deref(), Some("1"));
+}
+
+#[test]
+fn lru_crawler_metadump_lists_items() {
+    let (_server, mut c) = server();
+    c.roundtrip(
+        "set a/b:c 0 100 3\r\nabc\r\nset zz 0 0 1\r\n1\r\nget zz\r\n",
+        "STORED\r\nSTORED\r\nVALUE zz 0 1\r\n1\r\nEND\r\n",
+    );
+    c.send("lru_crawler metadump all\r\n");
+    let mut lines = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\n") {
+            line.extend(c.read_exact_bytes(1));
+        }
+        let text = String::from_utf8(line).expect("utf8");
+        if text == "END\r\n" {
+            break;
+        }
+        lines.push(text);
+    }
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("key=a%2Fb%3Ac exp=17"), "{lines:?}");
+    assert!(lines[0].contains(" fetch=no cls=1 size="), "{lines:?}");
+    assert!(lines[1].starts_with("key=zz exp=-1 la="), "{lines:?}");
+    assert!(lines[1].contains(" fetch=yes cls=1 size="), "{lines:?}");
+    assert!(lines.iter().all(|l| l.ends_with("\n") && !l.ends_with("\r\n")));
+    c.roundtrip("lru_crawler metadump 5\r\n", "END\r\n");
 }

@@ -35,6 +35,7 @@ const SCRIPTS: &[&str] = &[
     "version\r\nverbosity\r\nverbosity 1\r\nverbosity 0 noreply\r\nflush_all x\r\nshutdown\r\nGET a\r\n",
     "stats foo\r\nstats noreply\r\nstats detail\r\nstats detail on\r\nstats detail off\r\nstats cachedump 99 1\r\nstats cachedump\r\n",
     "cache_memlimit 4\r\ncache_memlimit 100\r\nslabs automove 1\r\nstats sizes\r\n",
+    "cache_memlimit 2000000000\r\ncache_memlimit 128 noreply\r\ncache_memlimit 64\r\n",
     "flush_all\r\nget a b m\r\nflush_all 0 noreply\r\n",
 ];
 

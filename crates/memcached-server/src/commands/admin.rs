@@ -7,6 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
+use memcached_codec::response::write_fmt;
 use memcached_codec::{
     encode_end, encode_version, ErrorKind, LruCrawlerCommand, Request, ShutdownMode, SlabsAutomove,
     StatusLine,
@@ -66,14 +67,18 @@ pub fn admin(
             };
         }
         Request::CacheMemlimit { megabytes, noreply } => {
-            if megabytes < 8 {
-                if !noreply {
-                    StatusLine::MemlimitTooSmall.encode(out);
-                }
+            let reply = if megabytes < 8 {
+                StatusLine::MemlimitTooSmall
+            } else if megabytes > 1_000_000_000 {
+                StatusLine::MemlimitNotMegabytes
             } else {
-                // The store's memory bound is fixed at start; the new limit is accepted as
-                // memcached accepts it but does not resize the store.
-                ok_unless(noreply, out);
+                match exec.store.set_memory_limit(u64::from(megabytes) * 1024 * 1024) {
+                    Ok(()) => StatusLine::Ok,
+                    Err(_) => StatusLine::MemlimitAdjustFailed,
+                }
+            };
+            if !noreply {
+                reply.encode(out);
             }
         }
         Request::SlabsReassign { source, destination } => {
@@ -127,11 +132,11 @@ pub fn admin(
                     StatusLine::Ok.encode(out);
                 }
             }
-            LruCrawlerCommand::Metadump(_) => {
+            LruCrawlerCommand::Metadump(selector) => {
                 if !shared.config.dumps_enabled {
                     ErrorKind::MetadumpNotAllowed.encode(out);
                 } else {
-                    metadump(exec, out);
+                    metadump(exec, selector, out);
                 }
             }
             LruCrawlerCommand::Tocrawl(_) | LruCrawlerCommand::Sleep(_) => {
@@ -144,24 +149,49 @@ pub fn admin(
     After::Continue
 }
 
-/// `lru_crawler metadump all`: one line per live item, from the slab classes' dumps.
-/// The dump lists key, expiry and size; `la`, `cas` and `fetch` are not in it and are
-/// reported as 0 / 0 / no.
-fn metadump(exec: &CommandExecutor, out: &mut Vec<u8>) {
-    let now = exec.now();
-    for class in 1..=memcached_store::MAX_CLASSES as u32 {
-        let Some(entries) = exec.store.cachedump(class, usize::MAX, now) else {
-            continue;
-        };
-        for entry in entries {
-            out.extend_from_slice(b"key=");
-            out.extend_from_slice(&entry.key);
-            let exp = if entry.exptime == 0 { -1 } else { i64::from(entry.exptime) };
-            out.extend_from_slice(
-                format!(" exp={exp} la=0 cas=0 fetch=no cls={class} size={}\r\n", entry.value_len)
-                    .as_bytes(),
-            );
+/// `lru_crawler metadump <all|hash|1,2,3>`: one line per live item, as memcached 1.6.18 prints
+/// it (`key=<uri-encoded> exp=<unix or -1> la=<unix> cas=.. fetch=yes|no cls=.. size=..`, each
+/// ending in a bare `\n`), then `END`.
+fn metadump(exec: &CommandExecutor, selector: &[u8], out: &mut Vec<u8>) {
+    let classes: Option<Vec<u32>> = match selector {
+        b"all" | b"hash" => None,
+        list => Some(
+            list.split(|&b| b == b',')
+                .filter_map(|id| std::str::from_utf8(id).ok()?.parse().ok())
+                .collect(),
+        ),
+    };
+    exec.store.for_each_item(exec.now(), |item| {
+        if classes.as_ref().is_some_and(|ids| !ids.contains(&item.class_id())) {
+            return true;
+        }
+        out.extend_from_slice(b"key=");
+        uri_encode(item.key(), out);
+        let exp = if item.exptime() == 0 { -1 } else { i64::from(item.exptime()) };
+        write_fmt(
+            out,
+            format_args!(
+                " exp={exp} la={} cas={} fetch={} cls={} size={}\n",
+                item.last_access(),
+                item.cas(),
+                if item.fetched_before() { "yes" } else { "no" },
+                item.class_id(),
+                item.item_size()
+            ),
+        );
+        true
+    });
+    encode_end(out);
+}
+
+/// memcached's `uriencode`: everything but `A-Z a-z 0-9 - . _ ~` becomes `%XX`.
+fn uri_encode(key: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
-    encode_end(out);
 }

@@ -239,6 +239,7 @@ fn settings(exec: &CommandExecutor, out: &mut Vec<u8>) {
             "verbosity" => {
                 encode_stat_u64(out, b"verbosity", u64::from(shared.verbosity()));
             }
+            "maxbytes" => encode_stat_u64(out, b"maxbytes", exec.store.memory_limit()),
             "slab_automove" => encode_stat_u64(
                 out,
                 b"slab_automove",

@@ -467,6 +467,20 @@ impl Client {
         self.stats(sub).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
+    /// Polls `stats[ <sub>]` until `name` equals `expected` (e.g. waiting for the start-up
+    /// probe connection to be closed on the server side); panics after 5 s.
+    pub fn wait_for_stat(&mut self, sub: &str, name: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let value = self.stat(sub, name);
+            if value.as_deref() == Some(expected) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "stat {name} stayed {value:?}, wanted {expected}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// True when the server closes the connection within `timeout` (bytes received before
     /// the close are discarded).
     pub fn closed_within(&mut self, timeout: Duration) -> bool {
