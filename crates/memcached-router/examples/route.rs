@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! cargo run --release -p memcached-router --example route -- \
-//!     --distribution ketama|modula|consistent|ketama-spy [--hash NAME] HOST:PORT[:WEIGHT]...
+//!     --distribution ketama|modula|consistent|ketama-spy|libketama-original|rendezvous \
+//!     [--hash NAME] HOST:PORT[:WEIGHT]...
 //! ```
 //!
 //! Reads keys as lowercase hex, one per line, on stdin and prints the chosen `HOST:PORT` for
 //! each, one per line, in order. `ketama` is php-memcached's `OPT_LIBKETAMA_COMPATIBLE`
-//! (weighted, MD5); `modula` is libmemcached's default (one_at_a_time). `--hash` overrides the
+//! (weighted, MD5); `modula` is libmemcached's default (one_at_a_time); `libketama-original` is
+//! last.fm's libketama and `rendezvous` pymemcache's `HashClient`. `--hash` overrides the
 //! key hash (one_at_a_time, md5, crc, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, murmur, jenkins,
 //! murmur3).
 
@@ -17,7 +19,8 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: route --distribution ketama|modula|consistent|ketama-spy [--hash NAME] \
+        "usage: route --distribution \
+         ketama|modula|consistent|ketama-spy|libketama-original|rendezvous [--hash NAME] \
          HOST:PORT[:WEIGHT]...\n  reads hex keys on stdin, prints HOST:PORT per key"
     );
     ExitCode::from(2)

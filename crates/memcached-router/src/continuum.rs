@@ -7,6 +7,7 @@
 //!      unweighted: points(s) = 100
 //!                  for n in 0..100:       1 point  key_hash(name(s, n))
 //!      name(s, n) = "host-n" (port 11211) | "host:port-n" | spy: "/host:port-n"
+//!      (last.fm libketama: always "host:port-n", floorf(pct * 40.0 * n) digests)
 //!
 //!  sort by (value, server index)           lookup(h) = first point with value >= h, else point 0
 //!
@@ -33,6 +34,8 @@ pub enum PointNames {
     Libmemcached,
     /// `"/host:port-n"` (libmemcached `KETAMA_SPY`).
     Spy,
+    /// `"host:port-n"` always, port 11211 included (last.fm libketama's server-file address).
+    Libketama,
 }
 
 /// How point values are computed.
@@ -42,6 +45,8 @@ pub enum PointHashing {
     WeightedMd5,
     /// 100 points, one per hash of the point string with this (key) hash.
     Unweighted(HashAlgorithm),
+    /// last.fm libketama: `floorf(f32(pct) * 40.0 * n)` digests (double math), four points each.
+    LibketamaMd5,
 }
 
 /// The sorted ring of points.
@@ -49,6 +54,13 @@ pub enum PointHashing {
 pub struct Continuum {
     values: Vec<u32>,
     owners: Vec<u32>,
+}
+
+/// Number of MD5 digests (four points each) last.fm libketama gives a server:
+/// `floorf(pct * 40.0 * (float)numservers)` with `pct` a float and `40.0` a double.
+pub fn libketama_digest_count(weight: u32, total_weight: u64, servers: u32) -> u32 {
+    let pct = weight as f32 / total_weight as f32;
+    ((f64::from(pct) * 40.0 * f64::from(servers as f32)) as f32).floor() as u32
 }
 
 /// Number of points libmemcached gives a server of `weight` out of `total_weight` with
@@ -92,14 +104,18 @@ impl Continuum {
                     (weighted_point_count(server.weight.max(1), total_weight, live_servers) / 4, 4)
                 }
                 PointHashing::Unweighted(_) => (POINTS_PER_SERVER, 1),
+                PointHashing::LibketamaMd5 => {
+                    (libketama_digest_count(server.weight.max(1), total_weight, live_servers), 4)
+                }
             };
             for n in 0..groups {
                 match names {
                     PointNames::Libmemcached => server.write_point_name(n, &mut name),
                     PointNames::Spy => server.write_spy_point_name(n, &mut name),
+                    PointNames::Libketama => server.write_libketama_point_name(n, &mut name),
                 }
                 match hashing {
-                    PointHashing::WeightedMd5 => {
+                    PointHashing::WeightedMd5 | PointHashing::LibketamaMd5 => {
                         let digest = md5_digest(name.as_bytes());
                         for word in 0..per_group {
                             points.push((digest_le32(&digest, word), owner));

@@ -315,10 +315,15 @@ pub fn jenkins(key: &[u8]) -> u32 {
 
 /// libhashkit `hashkit_murmur3`: MurmurHash3 x86_32, seed `0xdeadbeef * len`.
 pub fn murmur3(key: &[u8]) -> u32 {
+    murmur3_x86_32(key, 0xdead_beef_u32.wrapping_mul(key.len() as u32))
+}
+
+/// MurmurHash3 x86_32 with an explicit seed (pymemcache's rendezvous hash uses seed 0).
+pub fn murmur3_x86_32(key: &[u8], seed: u32) -> u32 {
     const C1: u32 = 0xcc9e_2d51;
     const C2: u32 = 0x1b87_3593;
     let length = key.len() as u32;
-    let mut h1 = 0xdead_beef_u32.wrapping_mul(length);
+    let mut h1 = seed;
     let mut chunks = key.chunks_exact(4);
     for chunk in &mut chunks {
         let mut k1 = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);

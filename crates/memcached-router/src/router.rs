@@ -36,6 +36,14 @@ pub enum Distribution {
         /// Whether the weighted flag was on (php: `OPT_LIBKETAMA_COMPATIBLE` set before).
         weighted: bool,
     },
+    /// The original last.fm libketama: points named `"host:port-n"` (port always present, so
+    /// it agrees with libmemcached only on ports other than 11211), `floorf(pct·40·n)` MD5
+    /// digests per server, MD5 key hash. Weights are libketama's "memory" column.
+    Libketama,
+    /// pymemcache's `HashClient` (rendezvous / highest random weight): the server with the
+    /// highest `murmur3_32("host:port-" + key, seed 0)` wins, ties to the larger name. Not a
+    /// ring; weights are ignored.
+    Rendezvous,
 }
 
 /// Distribution plus key hash: everything that decides where a key goes.
@@ -72,19 +80,31 @@ impl RouterConfig {
         }
     }
 
+    /// last.fm libketama (see [`Distribution::Libketama`]).
+    pub fn libketama_original() -> RouterConfig {
+        RouterConfig { distribution: Distribution::Libketama, key_hash: HashAlgorithm::Md5 }
+    }
+
+    /// pymemcache `HashClient` rendezvous hashing (see [`Distribution::Rendezvous`]).
+    pub fn pymemcache_rendezvous() -> RouterConfig {
+        RouterConfig { distribution: Distribution::Rendezvous, key_hash: HashAlgorithm::Murmur3 }
+    }
+
     /// The same distribution with another key hash (php `OPT_HASH`).
     pub fn with_key_hash(self, key_hash: HashAlgorithm) -> RouterConfig {
         RouterConfig { key_hash, ..self }
     }
 
     /// Parses a distribution name as the `route` example takes it: `ketama` (= weighted,
-    /// md5), `modula`, `consistent`, `ketama-spy`.
+    /// md5), `modula`, `consistent`, `ketama-spy`, `libketama-original`, `rendezvous`.
     pub fn from_name(name: &str) -> Option<RouterConfig> {
         match name {
             "ketama" | "ketama-weighted" | "libketama" => Some(RouterConfig::ketama()),
             "modula" => Some(RouterConfig::modula()),
             "consistent" => Some(RouterConfig::consistent()),
             "ketama-spy" | "spy" => Some(RouterConfig::ketama_spy()),
+            "libketama-original" | "lastfm" => Some(RouterConfig::libketama_original()),
+            "rendezvous" | "pymemcache" => Some(RouterConfig::pymemcache_rendezvous()),
             _ => None,
         }
     }
@@ -112,6 +132,8 @@ pub enum RouterError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Router {
     servers: Vec<Server>,
+    /// `host:port` per server (pymemcache's node names).
+    names: Vec<String>,
     live: Vec<bool>,
     live_count: usize,
     config: RouterConfig,
@@ -130,9 +152,11 @@ impl Router {
         let servers: Vec<Server> =
             servers.into_iter().map(|s| Server { weight: s.weight.max(1), ..s }).collect();
         let live = vec![true; servers.len()];
+        let names = servers.iter().map(|s| format!("{}:{}", s.host, s.port)).collect();
         let mut router = Router {
             live_count: servers.len(),
             servers,
+            names,
             live,
             config,
             continuum: Continuum::default(),
@@ -155,7 +179,8 @@ impl Router {
         let any_weight_above_one = self.servers.iter().any(|s| s.weight > 1);
         let unweighted = PointHashing::Unweighted(self.config.key_hash);
         match self.config.distribution {
-            Distribution::Modula => None,
+            Distribution::Modula | Distribution::Rendezvous => None,
+            Distribution::Libketama => Some((PointNames::Libketama, PointHashing::LibketamaMd5)),
             Distribution::Consistent if any_weight_above_one => {
                 Some((PointNames::Libmemcached, PointHashing::WeightedMd5))
             }
@@ -212,10 +237,14 @@ impl Router {
         if self.servers.len() == 1 {
             return self.live[0].then_some(0);
         }
+        if self.config.distribution == Distribution::Rendezvous {
+            return self.rendezvous_ranking(key).first().map(|&(_, index)| index);
+        }
         self.server_index_for_hash(self.hash_key(key))
     }
 
-    /// Like [`Router::server_index`] for an already computed key hash.
+    /// Like [`Router::server_index`] for an already computed key hash (not meaningful for
+    /// [`Distribution::Rendezvous`], which hashes per server: `None`).
     #[inline]
     pub fn server_index_for_hash(&self, hash: u32) -> Option<usize> {
         match self.config.distribution {
@@ -223,8 +252,20 @@ impl Router {
                 let index = (hash % self.servers.len() as u32) as usize;
                 self.live[index].then_some(index)
             }
+            Distribution::Rendezvous => None,
             _ => self.continuum.owner_for_hash(hash),
         }
+    }
+
+    /// Live servers by pymemcache rendezvous score for `key`, best first (score descending,
+    /// ties by the larger `host:port` name, as pymemcache's `max(str(node), str(winner))`).
+    fn rendezvous_ranking(&self, key: &[u8]) -> Vec<(u32, usize)> {
+        let mut ranking: Vec<(u32, usize)> = (0..self.servers.len())
+            .filter(|&i| self.live[i])
+            .map(|i| (rendezvous_score(&self.names[i], key), i))
+            .collect();
+        ranking.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| self.names[b.1].cmp(&self.names[a.1])));
+        ranking
     }
 
     /// The server that owns `key` (see [`Router::server_index`]).
@@ -247,6 +288,9 @@ impl Router {
         }
         let hash = self.hash_key(key);
         match self.config.distribution {
+            Distribution::Rendezvous => {
+                out.extend(self.rendezvous_ranking(key).into_iter().take(want).map(|(_, i)| i));
+            }
             Distribution::Modula => {
                 let n = self.servers.len();
                 let start = (hash % n as u32) as usize;
@@ -310,6 +354,36 @@ impl Router {
     pub fn restore(&mut self, index: usize) -> bool {
         self.set_live(index, true)
     }
+}
+
+/// pymemcache's rendezvous score: `murmur3_32` (seed 0) over the characters of
+/// `"{node}-{key}"`, each character taken `& 0xff` (pymemcache hashes Python `str` characters,
+/// not UTF-8 bytes). A key that is not UTF-8 is taken byte by byte.
+pub fn rendezvous_score(node: &str, key: &[u8]) -> u32 {
+    let mut stack = [0u8; 1024];
+    let mut heap = Vec::new();
+    let mut len = 0;
+    let mut push = |b: u8| {
+        if len < stack.len() {
+            stack[len] = b;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(b);
+        }
+        len += 1;
+    };
+    for c in node.chars() {
+        push(c as u32 as u8);
+    }
+    push(b'-');
+    match std::str::from_utf8(key) {
+        Ok(text) => text.chars().for_each(|c| push(c as u32 as u8)),
+        Err(_) => key.iter().for_each(|&b| push(b)),
+    }
+    let data = if len <= stack.len() { &stack[..len] } else { &heap[..] };
+    crate::hash::murmur3_x86_32(data, 0)
 }
 
 #[cfg(test)]
@@ -392,6 +466,39 @@ mod tests {
         router.successors(b"x", 10, &mut out);
         assert_eq!(out.len(), 2);
         assert!(!out.contains(&0));
+    }
+
+    #[test]
+    fn libketama_equals_libmemcached_off_port_11211_only() {
+        let specs_11311 = ["10.0.0.1:11311", "10.0.0.2:11311:2", "10.0.0.3:11311"];
+        let ketama = Router::from_specs(&specs_11311, RouterConfig::ketama()).unwrap();
+        let lastfm = Router::from_specs(&specs_11311, RouterConfig::libketama_original()).unwrap();
+        assert_eq!(ketama.continuum(), lastfm.continuum());
+        let specs_11211 = ["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"];
+        let ketama = Router::from_specs(&specs_11211, RouterConfig::ketama()).unwrap();
+        let lastfm = Router::from_specs(&specs_11211, RouterConfig::libketama_original()).unwrap();
+        let same = (0..3000)
+            .filter(|i| {
+                let key = format!("key:{i}");
+                ketama.server_index(key.as_bytes()) == lastfm.server_index(key.as_bytes())
+            })
+            .count();
+        // ketama.md: only about a third agree (3693/10031), because ":11211" is hashed.
+        assert!(same > 700 && same < 1500, "{same}");
+    }
+
+    #[test]
+    fn rendezvous_picks_the_highest_score() {
+        let router = three(RouterConfig::pymemcache_rendezvous());
+        for i in 0..100 {
+            let key = format!("k{i}");
+            let best = (0..3)
+                .max_by_key(|&s| {
+                    (rendezvous_score(&format!("10.0.0.{}:11211", s + 1), key.as_bytes()), s)
+                })
+                .unwrap();
+            assert_eq!(router.server_index(key.as_bytes()), Some(best));
+        }
     }
 
     #[test]

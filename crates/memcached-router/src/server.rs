@@ -119,6 +119,12 @@ impl Server {
         };
     }
 
+    /// Writes last.fm libketama's point string `"host:port-n"` (port always present).
+    pub fn write_libketama_point_name(&self, n: u32, out: &mut String) {
+        out.clear();
+        let _ = write!(out, "{}:{}-{}", self.host, self.port, n);
+    }
+
     /// Writes libmemcached's KETAMA_SPY point string `"/host:port-n"` into `out`.
     pub fn write_spy_point_name(&self, n: u32, out: &mut String) {
         out.clear();
