@@ -16,6 +16,7 @@ fn lookup(c: &mut Criterion) {
         ("ketama_md5", RouterConfig::ketama()),
         ("modula_one_at_a_time", RouterConfig::modula()),
         ("consistent_one_at_a_time", RouterConfig::consistent()),
+        ("pymemcache_rendezvous", RouterConfig::pymemcache_rendezvous()),
     ] {
         for servers in [3, 10, 100] {
             let router = Router::new(pool(servers), config).unwrap();

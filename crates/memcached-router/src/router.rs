@@ -238,7 +238,7 @@ impl Router {
             return self.live[0].then_some(0);
         }
         if self.config.distribution == Distribution::Rendezvous {
-            return self.rendezvous_ranking(key).first().map(|&(_, index)| index);
+            return self.rendezvous_winner(key);
         }
         self.server_index_for_hash(self.hash_key(key))
     }
@@ -255,6 +255,25 @@ impl Router {
             Distribution::Rendezvous => None,
             _ => self.continuum.owner_for_hash(hash),
         }
+    }
+
+    /// The live server with the best rendezvous score (no allocation).
+    fn rendezvous_winner(&self, key: &[u8]) -> Option<usize> {
+        let mut best: Option<(u32, usize)> = None;
+        for index in (0..self.servers.len()).filter(|&i| self.live[i]) {
+            let score = rendezvous_score(&self.names[index], key);
+            let better = match best {
+                None => true,
+                Some((best_score, best_index)) => {
+                    score > best_score
+                        || (score == best_score && self.names[index] > self.names[best_index])
+                }
+            };
+            if better {
+                best = Some((score, index));
+            }
+        }
+        best.map(|(_, index)| index)
     }
 
     /// Live servers by pymemcache rendezvous score for `key`, best first (score descending,
