@@ -14,7 +14,7 @@ fn pool() -> impl Strategy<Value = Vec<Server>> {
 }
 
 fn keys() -> impl Strategy<Value = Vec<Vec<u8>>> {
-    vec(vec(any::<u8>(), 1..=250), 1..200)
+    vec(vec(any::<u8>(), 1..=250), 1..120)
 }
 
 fn name(router: &Router, key: &[u8]) -> Option<String> {
@@ -22,7 +22,7 @@ fn name(router: &Router, key: &[u8]) -> Option<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Adding one server to a ketama pool moves keys only onto the new server.
     #[test]
@@ -64,6 +64,28 @@ proptest! {
         prop_assert_eq!(&ejected, &before);
     }
 
+    /// Rendezvous (pymemcache) has the same property without a ring: ejecting a server moves
+    /// only its keys, and restoring it moves them back.
+    #[test]
+    fn rendezvous_ejection_moves_only_the_ejected_servers_keys(servers in pool(), keys in keys(), pick in any::<prop::sample::Index>()) {
+        let gone = pick.index(servers.len());
+        let before = Router::new(servers.clone(), RouterConfig::pymemcache_rendezvous()).unwrap();
+        let mut after = before.clone();
+        prop_assert!(after.eject(gone));
+        for key in &keys {
+            let (b, a) = (before.server_index(key), after.server_index(key));
+            if b == Some(gone) {
+                prop_assert!(a.is_some() && a != b);
+            } else {
+                prop_assert_eq!(a, b);
+            }
+        }
+        after.restore(gone);
+        for key in &keys {
+            prop_assert_eq!(after.server_index(key), before.server_index(key));
+        }
+    }
+
     /// Lookups are pure: the same list gives the same answers, every time.
     #[test]
     fn lookups_are_deterministic(servers in pool(), keys in keys(), weights in vec(0u32..500, 8)) {
@@ -72,7 +94,7 @@ proptest! {
             .zip(&weights)
             .map(|(s, &w)| Server::with_weight(s.host.clone(), s.port, w))
             .collect();
-        for config in [RouterConfig::ketama(), RouterConfig::modula(), RouterConfig::consistent(), RouterConfig::ketama_spy()] {
+        for config in [RouterConfig::ketama(), RouterConfig::modula(), RouterConfig::consistent(), RouterConfig::ketama_spy(), RouterConfig::libketama_original(), RouterConfig::pymemcache_rendezvous()] {
             let one = Router::new(weighted.clone(), config).unwrap();
             let two = Router::new(weighted.clone(), config).unwrap();
             prop_assert_eq!(&one, &two);
