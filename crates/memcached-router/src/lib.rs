@@ -9,7 +9,9 @@
 //! * [`Distribution::Modula`] with one_at_a_time ([`RouterConfig::modula`]): libmemcached's
 //!   and php-memcached's default, including libhashkit's signed-`char` quirk;
 //! * [`Distribution::Consistent`] and [`Distribution::KetamaSpy`], the other libmemcached
-//!   consistent modes, and every libhashkit key hash ([`HashAlgorithm`]).
+//!   consistent modes, and every libhashkit key hash ([`HashAlgorithm`]);
+//! * for pools shared with other clients: last.fm libketama ([`Distribution::Libketama`]) and
+//!   pymemcache's rendezvous hashing ([`Distribution::Rendezvous`]).
 //!
 //! ```text
 //!   Server list (addServer order, host as typed, port, weight)
