@@ -342,16 +342,11 @@ fn ascii_usize(token: &[u8]) -> Option<usize> {
 }
 
 /// Shows bytes for a failure message: printable ASCII as is, `\r\n` kept as line breaks,
-/// anything else escaped; lines over 160 bytes and texts over 6000 bytes shortened.
+/// anything else escaped; a line over 160 bytes keeps its first 40 and last 100 bytes (long
+/// keys and values, but the flags after them stay visible); texts over 8000 bytes are cut.
 pub fn show(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        if out.len() > 6000 {
-            out.push_str(&format!("... ({} bytes in all)", bytes.len()));
-            break;
-        }
-        let shown = &line[..line.len().min(160)];
-        for &b in shown {
+    fn escape(out: &mut String, bytes: &[u8]) {
+        for &b in bytes {
             match b {
                 b'\n' => out.push_str("\\n\n"),
                 b'\r' => out.push_str("\\r"),
@@ -359,8 +354,19 @@ pub fn show(bytes: &[u8]) -> String {
                 _ => out.push_str(&format!("\\x{b:02x}")),
             }
         }
-        if line.len() > shown.len() {
-            out.push_str(&format!("...({} bytes)\n", line.len()));
+    }
+    let mut out = String::new();
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if out.len() > 8000 {
+            out.push_str(&format!("... ({} bytes in all)", bytes.len()));
+            break;
+        }
+        if line.len() > 160 {
+            escape(&mut out, &line[..40]);
+            out.push_str(&format!("<...{} bytes...>", line.len() - 140));
+            escape(&mut out, &line[line.len() - 100..]);
+        } else {
+            escape(&mut out, line);
         }
     }
     out
