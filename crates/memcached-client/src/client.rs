@@ -35,7 +35,7 @@ use memcached_codec::{
 };
 use memcached_router::{Router, RouterConfig, Server};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -51,6 +51,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     io_timeout: Duration,
     pool_timeout: Option<Duration>,
+    idle_timeout: Duration,
     max_connections: usize,
     health: HealthPolicy,
     replicas: usize,
@@ -67,6 +68,7 @@ impl Default for ClientBuilder {
             connect_timeout: Duration::from_secs(1),
             io_timeout: Duration::from_secs(1),
             pool_timeout: None,
+            idle_timeout: Duration::from_secs(60),
             max_connections: 4,
             health: HealthPolicy::default(),
             replicas: 0,
@@ -129,6 +131,13 @@ impl ClientBuilder {
     /// How long a request may wait for a free pooled connection (default: the I/O timeout).
     pub fn pool_timeout(mut self, timeout: Duration) -> ClientBuilder {
         self.pool_timeout = Some(timeout);
+        self
+    }
+
+    /// Pooled connections unused for this long are closed instead of reused (default 60 s;
+    /// the server's or a firewall's idle cut-off may be shorter).
+    pub fn idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -212,6 +221,7 @@ impl ClientBuilder {
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(self.max_connections),
                 health: Mutex::new(Health::default()),
+                counters: SlotCounters::default(),
             })
             .collect();
         Ok(Client {
@@ -221,6 +231,7 @@ impl ClientBuilder {
                 connect_timeout: self.connect_timeout,
                 io_timeout: self.io_timeout,
                 pool_timeout: self.pool_timeout.unwrap_or(self.io_timeout),
+                idle_timeout: self.idle_timeout,
                 policy: self.health,
                 replicas: self.replicas,
                 down: AtomicUsize::new(0),
@@ -239,6 +250,16 @@ struct ServerSlot {
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
     health: Mutex<Health>,
+    counters: SlotCounters,
+}
+
+/// Per-server counters shown by [`Client::server_status`].
+#[derive(Debug, Default)]
+struct SlotCounters {
+    requests: AtomicU64,
+    failures: AtomicU64,
+    marked_down: AtomicU64,
+    probes: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -248,6 +269,7 @@ struct Inner {
     connect_timeout: Duration,
     io_timeout: Duration,
     pool_timeout: Duration,
+    idle_timeout: Duration,
     policy: HealthPolicy,
     replicas: usize,
     /// Number of servers not Up (skip probe scans when 0).
@@ -293,6 +315,14 @@ pub struct ServerStatus {
     pub consecutive_failures: u32,
     /// When down: time until the next probe may run.
     pub next_probe_in: Option<Duration>,
+    /// Requests sent to this server (each pipelined batch counts once).
+    pub requests: u64,
+    /// Requests that failed with a server failure (I/O, timeout, protocol).
+    pub failures: u64,
+    /// Times the server was marked down.
+    pub times_marked_down: u64,
+    /// Probes sent while it was down.
+    pub probes: u64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -363,6 +393,7 @@ impl Inner {
         let slot = &self.slots[index];
         let transition = lock(&slot.health).on_failure(Instant::now(), &self.policy);
         if transition == Transition::WentDown {
+            slot.counters.marked_down.fetch_add(1, Ordering::Relaxed);
             self.down.fetch_add(1, Ordering::SeqCst);
             lock(&slot.idle).clear();
             self.set_on_ring(index, false);
@@ -404,6 +435,7 @@ impl Inner {
     /// Probe: `version` on a fresh connection.
     async fn probe(&self, index: usize) -> bool {
         let slot = &self.slots[index];
+        slot.counters.probes.fetch_add(1, Ordering::Relaxed);
         let attempt = async {
             let mut conn =
                 Connection::open(&slot.server.host, slot.server.port, self.connect_timeout).await?;
@@ -462,6 +494,7 @@ impl Inner {
                 Availability::ProbeNow => true,
             }
         };
+        slot.counters.requests.fetch_add(1, Ordering::Relaxed);
         let expects_reply = expects.iter().any(|&e| e != Expect::Nothing);
         let permit = match tokio::time::timeout(self.pool_timeout, slot.permits.acquire()).await {
             Ok(Ok(permit)) => permit,
@@ -475,7 +508,12 @@ impl Inner {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let pooled = lock(&slot.idle).pop();
+            let pooled = {
+                let mut idle = lock(&slot.idle);
+                // Drop connections idle for too long (the server or a NAT may have closed them).
+                idle.retain(|c| c.last_used.elapsed() < self.idle_timeout);
+                idle.pop()
+            };
             let reused = pooled.is_some();
             let mut conn = match pooled {
                 Some(conn) => conn,
@@ -552,6 +590,7 @@ impl Inner {
     }
 
     fn fail(&self, index: usize, probing: bool) {
+        self.slots[index].counters.failures.fetch_add(1, Ordering::Relaxed);
         if probing {
             lock(&self.slots[index].health).on_failure(Instant::now(), &self.policy);
         } else {
@@ -711,6 +750,10 @@ impl Client {
                     next_probe_in: health
                         .retry_at()
                         .map(|at| at.saturating_duration_since(Instant::now())),
+                    requests: slot.counters.requests.load(Ordering::Relaxed),
+                    failures: slot.counters.failures.load(Ordering::Relaxed),
+                    times_marked_down: slot.counters.marked_down.load(Ordering::Relaxed),
+                    probes: slot.counters.probes.load(Ordering::Relaxed),
                 }
             })
             .collect()

@@ -70,6 +70,9 @@ pub(crate) struct Connection {
     needs_sync: bool,
     /// Response elements decoded on this connection so far.
     pub units: u64,
+    /// When the last request was sent (idle connections older than the idle timeout are
+    /// dropped instead of reused).
+    pub last_used: std::time::Instant,
 }
 
 fn io_kind(e: std::io::Error) -> ServerErrorKind {
@@ -95,12 +98,14 @@ impl Connection {
             out: Vec::with_capacity(1024),
             needs_sync: false,
             units: 0,
+            last_used: std::time::Instant::now(),
         })
     }
 
     /// Sends the `out` buffer (after an `mn` resync if a noreply command left it unsure).
     /// `expects_reply` says whether the requests in `out` get answers.
     pub async fn flush(&mut self, expects_reply: bool) -> Result<(), ServerErrorKind> {
+        self.last_used = std::time::Instant::now();
         let resync = self.needs_sync && expects_reply;
         if resync {
             self.stream.write_all(b"mn\r\n").await.map_err(io_kind)?;

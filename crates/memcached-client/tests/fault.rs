@@ -93,6 +93,9 @@ async fn dead_server_is_ejected_served_around_and_readded(start: fn() -> ServerP
     let multi = client.get_multi(&keys).await.unwrap();
     assert!(multi.failures.is_empty());
     assert_eq!(multi.items.len(), keys.len());
+    let status = client.server_status().into_iter().find(|s| s.server == dead).unwrap();
+    assert_eq!(status.times_marked_down, 1, "{status:?}");
+    assert!(status.probes >= 1 && status.failures >= 2, "{status:?}");
     let on_dead = Client::builder().server(&dead).build().unwrap();
     for key in &owned_by_dead {
         assert!(

@@ -60,6 +60,10 @@ macro_rules! scenario_tests {
         async fn admin_commands_of_the_codec() {
             scenarios::admin_commands_of_the_codec((0..3).map(|_| $start).collect()).await
         }
+        #[tokio::test]
+        async fn idle_connections_are_replaced() {
+            scenarios::idle_connections_are_replaced((0..3).map(|_| $start).collect()).await
+        }
         #[test]
         fn blocking_client_works_from_plain_threads() {
             scenarios::blocking_client_works_from_plain_threads((0..3).map(|_| $start).collect())
@@ -425,4 +429,25 @@ pub async fn admin_commands_of_the_codec(servers: Vec<ServerProcess>) {
     }
     assert!(matches!(c.admin(&Request::Quit).await, Err(Error::BadArgument(_))));
     assert!(matches!(c.admin(&Request::Version).await, Err(Error::BadArgument(_))));
+}
+
+pub async fn idle_connections_are_replaced(servers: Vec<ServerProcess>) {
+    let c = Client::builder()
+        .server(&servers[0].spec())
+        .max_connections_per_server(1)
+        .idle_timeout(Duration::from_millis(1000))
+        .build()
+        .unwrap();
+    let total_connections = || async {
+        let stats = c.stats(None).await.remove(0).1.unwrap();
+        let value = stats.iter().find(|(k, _)| k == "total_connections").unwrap().1.clone();
+        value.parse::<u64>().unwrap()
+    };
+    let first = total_connections().await;
+    assert_eq!(total_connections().await, first, "a fresh pooled connection is reused");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let after_idle = total_connections().await;
+    assert_eq!(after_idle, first + 1, "the idle connection was replaced by a new one");
+    let status = &c.server_status()[0];
+    assert!(status.requests >= 3 && status.failures == 0, "{status:?}");
 }
