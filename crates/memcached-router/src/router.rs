@@ -150,7 +150,7 @@ impl Router {
             return Err(RouterError::TooManyServers(servers.len()));
         }
         let servers: Vec<Server> =
-            servers.into_iter().map(|s| Server { weight: s.weight.max(1), ..s }).collect();
+            servers.into_iter().map(|s| Server::with_weight(s.host, s.port, s.weight)).collect();
         let live = vec![true; servers.len()];
         let names = servers.iter().map(|s| format!("{}:{}", s.host, s.port)).collect();
         let mut router = Router {

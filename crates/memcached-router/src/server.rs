@@ -32,7 +32,7 @@ pub enum ServerParseError {
     /// The host part is empty.
     #[error("empty host in server spec {0:?}")]
     EmptyHost(String),
-    /// The port is not a number in 1..=65535.
+    /// The port is not a number in 0..=65535 (0 means 11211).
     #[error("bad port in server spec {0:?}")]
     BadPort(String),
     /// The weight is not a decimal u32.
@@ -47,13 +47,15 @@ pub enum ServerParseError {
 }
 
 impl Server {
-    /// A server with weight 1.
+    /// A server with weight 1 (port 0 means 11211, as in libmemcached).
     pub fn new(host: impl Into<String>, port: u16) -> Server {
-        Server { host: host.into(), port, weight: 1 }
+        Server::with_weight(host, port, 1)
     }
 
-    /// A server with an explicit weight (0 is stored as 1, as libmemcached does).
+    /// A server with an explicit weight. As libmemcached does, weight 0 is stored as 1 and
+    /// port 0 as 11211.
     pub fn with_weight(host: impl Into<String>, port: u16, weight: u32) -> Server {
+        let port = if port == 0 { DEFAULT_PORT } else { port };
         Server { host: host.into(), port, weight: weight.max(1) }
     }
 
@@ -89,11 +91,8 @@ impl Server {
                     Some((p, w)) => (p, Some(w)),
                     None => (rest, None),
                 };
-                let port: u16 = port_text
-                    .parse()
-                    .ok()
-                    .filter(|&p| p != 0)
-                    .ok_or_else(|| ServerParseError::BadPort(spec.into()))?;
+                let port: u16 =
+                    port_text.parse().map_err(|_| ServerParseError::BadPort(spec.into()))?;
                 let weight = match weight_text {
                     None => 1,
                     Some(w) if w.contains(':') => {
@@ -166,7 +165,8 @@ mod tests {
         assert_eq!(Server::parse("[::1]"), Ok(Server::new("::1", 11211)));
         assert_eq!(Server::parse("h:1:0").map(|s| s.weight), Ok(1));
         assert!(matches!(Server::parse(":1"), Err(ServerParseError::EmptyHost(_))));
-        assert!(matches!(Server::parse("h:0"), Err(ServerParseError::BadPort(_))));
+        assert_eq!(Server::parse("h:0"), Ok(Server::new("h", 11211)), "libmemcached: 0 = default");
+        assert!(matches!(Server::parse("h:65536"), Err(ServerParseError::BadPort(_))));
         assert!(matches!(Server::parse("h:x"), Err(ServerParseError::BadPort(_))));
         assert!(matches!(Server::parse("h:1:x"), Err(ServerParseError::BadWeight(_))));
         assert!(Server::parse("::1").is_err());

@@ -80,9 +80,14 @@ fn random_pool(rng: &mut SplitMix, case: usize) -> Pool {
             2 => "127.0.0.1".to_string(),
             _ => format!("mc{}", rng.below(20)),
         };
-        let port = if rng.below(3) == 0 { 1024 + rng.below(60000) as u16 } else { 11211 };
+        let port = match rng.below(10) {
+            0 => 0, // libmemcached stores port 0 as 11211
+            1..=3 => 1024 + rng.below(60000) as u16,
+            _ => 11211,
+        };
         let weight = if rng.below(2) == 0 { 0 } else { rng.below(301) as u32 };
-        if !servers.iter().any(|(h, p, _)| *h == host && *p == port) {
+        let same = |p: u16| if p == 0 { 11211 } else { p };
+        if !servers.iter().any(|(h, p, _)| *h == host && same(*p) == same(port)) {
             servers.push((host, port, weight));
         }
     }
