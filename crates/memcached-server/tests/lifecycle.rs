@@ -82,3 +82,25 @@ fn verbose_logging_goes_to_stderr() {
     assert!(log.contains(" VERSION 1.6.18\n"), "{log}");
     assert!(log.contains("connection closed."), "{log}");
 }
+
+#[test]
+fn maintenance_tick_reclaims_expired_items_without_access() {
+    let server = ServerProcess::ours().start();
+    let mut c = server.connect();
+    let mut batch = String::new();
+    for i in 0..200 {
+        batch.push_str(&format!("set exp{i} 0 1 1 noreply\r\nx\r\n"));
+    }
+    batch.push_str("set keep 0 0 1\r\ny\r\n");
+    c.roundtrip(&batch, "STORED\r\n");
+    assert_eq!(c.stat("", "curr_items").as_deref(), Some("201"));
+    // Nothing reads the expired keys: only the background reclaimer can free them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while c.stat("", "curr_items").as_deref() != Some("1") {
+        assert!(std::time::Instant::now() < deadline, "expired items were never reclaimed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let reclaimed: u64 = c.stat("", "crawler_reclaimed").expect("stat").parse().expect("number");
+    assert!(reclaimed >= 200, "crawler_reclaimed {reclaimed}");
+    c.roundtrip("get keep\r\n", "VALUE keep 0 1\r\ny\r\nEND\r\n");
+}
