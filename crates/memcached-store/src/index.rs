@@ -21,8 +21,10 @@ const EMPTY: u64 = 0;
 const TOMB: u64 = 1;
 /// Old slots migrated per insert while growing.
 const MIGRATE_STEP: usize = 32;
-/// Initial slots (memcached's default hashpower 16).
+/// Initial slots of the whole store (memcached's default hashpower 16), split over the shards.
 const INITIAL_POWER: u32 = 16;
+/// Smallest initial table of one shard.
+const MIN_POWER: u32 = 10;
 
 /// A seeded 64-bit hash for keys (folded multiply, wyhash style).
 #[derive(Debug, Clone, Copy)]
@@ -127,8 +129,10 @@ fn zeroed(n: usize) -> Box<[u64]> {
 }
 
 impl HashIndex {
-    pub fn new() -> Self {
-        let n = 1usize << INITIAL_POWER;
+    /// An index for one of `shards` shards: the store starts with 2^16 slots in total.
+    pub fn new(shards: usize) -> Self {
+        let power = INITIAL_POWER.saturating_sub(shards.max(1).trailing_zeros()).max(MIN_POWER);
+        let n = 1usize << power;
         HashIndex { slots: zeroed(n), mask: n - 1, len: 0, old: None, old_len: 0 }
     }
 
@@ -304,7 +308,7 @@ mod tests {
     #[test]
     fn insert_find_remove_across_growth() {
         let h = KeyHasher::new(7);
-        let mut idx = HashIndex::new();
+        let mut idx = HashIndex::new(1);
         let mut model = HashMap::new();
         let n = 300_000u32;
         for i in 0..n {

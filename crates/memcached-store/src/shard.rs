@@ -220,7 +220,7 @@ impl Shard {
             geo.classes.iter().map(|g| SlabClass::new(g.chunk_size, g.chunks_per_page)).collect();
         Shard {
             mem: SlabMemory::new(classes, geo.chunk_bits),
-            index: HashIndex::new(),
+            index: HashIndex::new(geo.shards),
             c: Counters::default(),
             next_cas: shard_idx as u64 + 1,
             cas_stride: geo.shards as u64,
