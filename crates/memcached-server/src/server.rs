@@ -136,6 +136,9 @@ where
 {
     let BoundSockets { mut listeners, udp } = sockets;
     let threads = shared.config.threads.max(1);
+    let listener_structures = (listeners.len() + udp.len() * threads) as u64;
+    shared.connections.listener_structures.store(listener_structures, Ordering::Relaxed);
+    shared.connections.total.fetch_add(listener_structures, Ordering::Relaxed);
     let counters: Vec<Arc<WorkerCounters>> =
         (0..threads).map(|_| Arc::new(WorkerCounters::default())).collect();
     let _ = shared.workers.set(counters.clone());

@@ -36,8 +36,12 @@ pub struct ConnectionTable {
     pub rejected: AtomicU64,
     /// Times accept was paused for lack of descriptors (`listen_disabled_num`).
     pub listen_disabled: AtomicU64,
-    /// Highest number of connection structures ever in use (`connection_structures`).
+    /// Highest number of client connections open at once.
     pub structures: AtomicU64,
+    /// Connection structures memcached keeps for listeners (one per TCP/UNIX listener and one
+    /// per worker per UDP socket); counted in `total_connections` at start and in
+    /// `connection_structures`, as memcached does.
+    pub listener_structures: AtomicU64,
     entries: Mutex<BTreeMap<i32, Arc<ConnEntry>>>,
     listeners: Mutex<Vec<(i32, String)>>,
 }

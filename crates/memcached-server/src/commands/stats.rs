@@ -146,7 +146,9 @@ fn general(exec: &CommandExecutor, out: &mut Vec<u8>) {
     stat(out, "curr_connections", current);
     stat(out, "total_connections", conns.total.load(Ordering::Relaxed));
     stat(out, "rejected_connections", conns.rejected.load(Ordering::Relaxed));
-    stat(out, "connection_structures", conns.structures.load(Ordering::Relaxed));
+    let structures = conns.structures.load(Ordering::Relaxed)
+        + conns.listener_structures.load(Ordering::Relaxed);
+    stat(out, "connection_structures", structures);
     stat(out, "response_obj_oom", ours.response_obj_oom);
     stat(out, "response_obj_count", current);
     stat(out, "response_obj_bytes", current * 16384);
