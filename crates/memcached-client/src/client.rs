@@ -1416,7 +1416,6 @@ impl PipelineOp {
     fn expect(&self) -> Expect {
         match self {
             PipelineOp::Get(_) => Expect::Values,
-            PipelineOp::Store(_, _, _, o) if o.noreply => Expect::Nothing,
             PipelineOp::Store(..) | PipelineOp::Delete(_) | PipelineOp::Touch(..) => Expect::Status,
             PipelineOp::Arithmetic(..) => Expect::Number,
             PipelineOp::Meta(..) => Expect::Meta,
@@ -1443,7 +1442,6 @@ impl PipelineOp {
             (PipelineOp::Get(_), Reply::Values(values)) => {
                 PipelineReply::Item(values.into_iter().next().map(|(_, item)| item))
             }
-            (PipelineOp::Store(..), Reply::Nothing) => PipelineReply::Store(StoreOutcome::Sent),
             (PipelineOp::Store(..), Reply::Status(status)) => PipelineReply::Store(match status {
                 Status::Stored => StoreOutcome::Stored,
                 Status::NotStored => StoreOutcome::NotStored,
@@ -1500,7 +1498,9 @@ impl Pipeline<'_> {
         self
     }
 
-    /// Queues a storage command.
+    /// Queues a storage command. `noreply` is ignored here: the pipeline reads every reply
+    /// anyway, and a late error line of a `noreply` command would be taken for the next
+    /// command's answer.
     pub fn store(
         &mut self,
         command: StoreCommand,
@@ -1508,6 +1508,7 @@ impl Pipeline<'_> {
         value: impl Into<Bytes>,
         opts: StoreOptions,
     ) -> &mut Self {
+        let opts = StoreOptions { noreply: false, ..opts };
         self.ops.push(PipelineOp::Store(command, key.into(), value.into(), opts));
         self
     }

@@ -305,6 +305,22 @@ pub async fn pipeline_runs_many_commands_per_round_trip(servers: Vec<ServerProce
     }
     assert!(matches!(r[8], Err(Error::BadArgument(_))));
     assert!(matches!(&r[9], Ok(PipelineReply::Item(Some(item))) if item.value == "v7".as_bytes()));
+
+    // A value over the item size limit fails alone; the replies after it stay in step, even
+    // when it was queued with noreply (which pipelines ignore).
+    let mut p = c.pipeline();
+    p.set("p8", vec![b'x'; 2 << 20], StoreOptions::default().noreply()).get("p8").get("p9");
+    let r = p.execute().await;
+    match &r[0] {
+        Err(Error::Server { kind: ServerErrorKind::Reply(line), .. }) => {
+            assert!(line.starts_with("SERVER_ERROR"), "{line}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // (memcached 1.6.18 also unlinks the old p8 when a set fails for size; whether the
+    // server does is its business, the client only has to stay in step.)
+    assert!(matches!(&r[1], Ok(PipelineReply::Item(_))), "{:?}", r[1]);
+    assert!(matches!(&r[2], Ok(PipelineReply::Item(Some(item))) if item.value == "v9".as_bytes()));
 }
 
 pub fn blocking_client_works_from_plain_threads(servers: Vec<ServerProcess>) {
