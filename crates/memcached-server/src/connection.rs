@@ -137,6 +137,8 @@ pub struct Session {
     pub fd: i32,
     /// The client passed `-Y` authentication (meaningless when auth is off).
     pub authenticated: bool,
+    /// The first byte arrived and was not the binary protocol's magic byte.
+    pub negotiated: bool,
 }
 
 /// Limits a worker applies to each of its connections.

@@ -35,8 +35,8 @@
 //!
 //! Where this server differs from memcached 1.6.18 (everything else is meant to be
 //! byte-identical; `tests/differential.rs` checks it against `/usr/bin/memcached`):
-//! - text and meta protocols only: the binary protocol is not spoken (`-B binary` has no
-//!   listener for it);
+//! - text and meta protocols only: the binary protocol is not spoken; a connection whose
+//!   first byte is its magic byte (0x80) is closed at once;
 //! - `watch` streams `fetchers`, `mutations` and `connevents` lines in memcached's
 //!   `ts=.. gid=.. type=..` format, but only for client commands (memcached also logs its
 //!   internal lookups) and no other streams;

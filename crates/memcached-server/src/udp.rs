@@ -119,7 +119,7 @@ impl UdpEndpoint {
             datagram: vec![0; 65536],
             response: Vec::with_capacity(16 * 1024),
             scratch: Vec::with_capacity(UDP_MAX_DATAGRAM),
-            session: Session { id: 0, udp: true, fd: -1, authenticated: false },
+            session: Session { id: 0, udp: true, fd: -1, authenticated: false, negotiated: false },
         }
     }
 

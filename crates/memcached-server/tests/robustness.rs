@@ -275,3 +275,16 @@ fn without_maxconns_fast_extra_connections_wait_in_the_backlog() {
     waiting.expect("VERSION 1.6.18\r\n");
     assert_eq!(admin.stat("", "rejected_connections").as_deref(), Some("0"));
 }
+
+#[test]
+fn binary_protocol_clients_are_closed_at_once() {
+    let server = ServerProcess::ours().start();
+    let mut c = server.connect();
+    // A binary-protocol GET for key "k": 24-byte header + key.
+    let mut request = vec![0x80, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1];
+    request.extend_from_slice(&[0; 12]);
+    request.push(b'k');
+    c.send(&request);
+    assert!(c.closed_within(Duration::from_secs(2)), "binary request must close the connection");
+    assert_serving(&server);
+}

@@ -43,6 +43,9 @@ use crate::watch;
 /// The version `version` and `stats` report: memcached's, so clients that check it behave.
 pub const REPORTED_VERSION: &str = "1.6.18";
 
+/// First byte of every memcached binary-protocol request (not spoken here).
+const BINARY_REQUEST_MAGIC: u8 = 0x80;
+
 /// Expired items the maintenance tick may look at per second.
 const RECLAIM_BUDGET_PER_TICK: usize = 10_000;
 
@@ -212,6 +215,15 @@ impl RequestExecutor for CommandExecutor {
 
 impl CommandExecutor {
     fn execute_quietly(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
+        // memcached picks the protocol from a connection's first byte; a binary-protocol
+        // client (magic byte 0x80) is closed at once so it fails fast instead of waiting for a
+        // reply. Later 0x80 bytes are just text, as in memcached.
+        if !session.negotiated {
+            if input.first() == Some(&BINARY_REQUEST_MAGIC) {
+                return Step::Hostile;
+            }
+            session.negotiated = !input.is_empty();
+        }
         if self.shared.config.auth.is_some() && !session.authenticated {
             return self.authenticate(session, input, out);
         }
