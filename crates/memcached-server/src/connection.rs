@@ -139,6 +139,18 @@ pub struct Session {
     pub authenticated: bool,
     /// The first byte arrived and was not the binary protocol's magic byte.
     pub negotiated: bool,
+    /// UDP only: where the reply of one request splits into separately framed messages, as
+    /// memcached sends one message per response object (see [`crate::udp`]).
+    pub udp_marks: Vec<UdpMark>,
+}
+
+/// A message boundary in a UDP reply buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpMark {
+    /// Offset in the reply buffer where the message ends.
+    pub end: usize,
+    /// Send the message even when it is empty (a multi-get miss), as memcached does.
+    pub send_empty: bool,
 }
 
 /// Limits a worker applies to each of its connections.

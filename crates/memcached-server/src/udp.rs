@@ -9,13 +9,16 @@
 //! ```
 //!
 //! A request must fit in one datagram (total = 1, seq = 0); anything else is dropped, as
-//! memcached does. A response is cut into datagrams of at most [`UDP_MAX_DATAGRAM`] bytes
-//! (header included), numbered 0..total with the request's id.
+//! memcached does. As in memcached 1.6, every response object is its own message: each
+//! command of the datagram, and each key of a multi-get (a miss is an empty message, sent as a
+//! bare header with total 0 unless it ends the reply); each message is cut into datagrams of
+//! at most [`UDP_MAX_DATAGRAM`] bytes (header included), numbered 0..total with the request's
+//! id.
 
 use std::io;
 use std::net::SocketAddr;
 
-use crate::connection::{After, RequestExecutor, Session, Step};
+use crate::connection::{After, RequestExecutor, Session, Step, UdpMark};
 use crate::counters::{bump, WorkerCounters};
 
 /// Size of the frame header.
@@ -63,10 +66,12 @@ pub fn execute_payload<E: RequestExecutor>(
     out: &mut Vec<u8>,
 ) {
     let mut pos = 0;
+    session.udp_marks.clear();
     while pos < payload.len() {
         match executor.execute(session, &payload[pos..], out) {
             Step::Done { consumed, after } => {
                 pos += consumed.max(1);
+                session.udp_marks.push(UdpMark { end: out.len(), send_empty: false });
                 match after {
                     After::Continue => {}
                     // Over UDP there is no connection to close and nothing more will arrive.
@@ -119,7 +124,14 @@ impl UdpEndpoint {
             datagram: vec![0; 65536],
             response: Vec::with_capacity(16 * 1024),
             scratch: Vec::with_capacity(UDP_MAX_DATAGRAM),
-            session: Session { id: 0, udp: true, fd: -1, authenticated: false, negotiated: false },
+            session: Session {
+                id: 0,
+                udp: true,
+                fd: -1,
+                authenticated: false,
+                negotiated: false,
+                udp_marks: Vec::new(),
+            },
         }
     }
 
@@ -156,15 +168,25 @@ impl UdpEndpoint {
             &self.datagram[UDP_HEADER_SIZE..len],
             &mut self.response,
         );
-        if self.response.is_empty() {
-            return;
-        }
         let socket = &self.socket;
-        frame_response(header.request_id, &self.response, &mut self.scratch, |datagram| {
+        let mut send = |datagram: &[u8]| {
             if socket.send_to(datagram, peer).is_ok() {
                 bump(&counters.bytes_written, datagram.len() as u64);
             }
-        });
+        };
+        let mut start = 0;
+        for mark in &self.session.udp_marks {
+            let end = mark.end.clamp(start, self.response.len());
+            let message = &self.response[start..end];
+            start = end;
+            if !message.is_empty() {
+                frame_response(header.request_id, message, &mut self.scratch, &mut send);
+            } else if mark.send_empty {
+                // memcached sends an empty response object as a bare header with total 0.
+                let empty = UdpFrameHeader { request_id: header.request_id, sequence: 0, total: 0 };
+                send(&empty.encode());
+            }
+        }
         if self.response.capacity() > 1024 * 1024 {
             self.response = Vec::with_capacity(16 * 1024);
         }

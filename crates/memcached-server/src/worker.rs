@@ -228,8 +228,14 @@ impl<E: RequestExecutor> Worker<E> {
                 Stream::Tcp(s) => s.as_raw_fd(),
                 Stream::Unix(s) => s.as_raw_fd(),
             };
-            let session =
-                Session { id: new.id, udp: false, fd, authenticated: false, negotiated: false };
+            let session = Session {
+                id: new.id,
+                udp: false,
+                fd,
+                authenticated: false,
+                negotiated: false,
+                udp_marks: Vec::new(),
+            };
             let mut conn = Connection::new(new.stream, session, now);
             if let Err(e) = self.poll.registry().register(
                 conn.stream.source(),

@@ -88,3 +88,42 @@ fn udp_multi_datagram_requests_are_dropped() {
     assert_eq!(&buf[..2], &[0, 2], "only the single-datagram request is answered");
     assert_eq!(&buf[8..n], b"VERSION 1.6.18\r\n");
 }
+
+/// Every datagram answering one request: (sequence, total, payload), in arrival order.
+fn udp_exchange(socket: &std::net::UdpSocket, id: u16, payload: &[u8]) -> Vec<(u16, u16, Vec<u8>)> {
+    socket.send(&udp_request(id, payload)).expect("send");
+    socket.set_read_timeout(Some(std::time::Duration::from_millis(200))).expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = socket.recv(&mut buf) {
+        assert_eq!(u16::from_be_bytes([buf[0], buf[1]]), id);
+        got.push((
+            u16::from_be_bytes([buf[2], buf[3]]),
+            u16::from_be_bytes([buf[4], buf[5]]),
+            buf[8..n].to_vec(),
+        ));
+    }
+    got
+}
+
+#[test]
+fn udp_messages_split_like_memcached() {
+    let reference = ServerProcess::memcached().udp().start();
+    let ours = ServerProcess::ours().udp().start();
+    for server in [&reference, &ours] {
+        server.connect().roundtrip("set a 0 0 1\r\n1\r\n", "STORED\r\n");
+    }
+    for payload in [
+        &b"get nope\r\nversion\r\n"[..],
+        b"get a nope\r\n",
+        b"get nope a\r\n",
+        b"get nope a nope\r\n",
+        b"get a a a\r\n",
+        b"set b 0 0 1 noreply\r\n2\r\nget b\r\n",
+        b"mg a v\r\nmn\r\n",
+    ] {
+        let theirs = udp_exchange(&reference.udp_client(), 9, payload);
+        let mine = udp_exchange(&ours.udp_client(), 9, payload);
+        assert_eq!(mine, theirs, "UDP reply to {:?}", String::from_utf8_lossy(payload));
+    }
+}

@@ -83,7 +83,7 @@ impl CommandExecutor {
     ) -> After {
         match request {
             Request::Storage(r) => storage::storage(self, &r, out),
-            Request::Retrieval(r) => retrieval::retrieval(self, &r, out),
+            Request::Retrieval(r) => retrieval::retrieval(self, &r, session, out),
             Request::Delete(r) => delete_touch::delete(self, &r, out),
             Request::Touch(r) => delete_touch::touch(self, &r, out),
             Request::Arithmetic(r) => arith::arithmetic(self, &r, out),

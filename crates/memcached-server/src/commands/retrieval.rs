@@ -11,7 +11,7 @@
 use memcached_codec::{encode_end, encode_value, ErrorKind, RetrievalRequest};
 
 use super::CommandExecutor;
-use crate::connection::After;
+use crate::connection::{After, Session, UdpMark};
 use crate::shared::PrefixOp;
 
 /// The largest reply one multi-get may build. Backpressure works between requests; this bounds
@@ -19,12 +19,18 @@ use crate::shared::PrefixOp;
 pub const MAX_GET_RESPONSE: usize = 64 * 1024 * 1024;
 
 /// Executes a retrieval command.
-pub fn retrieval(exec: &mut CommandExecutor, r: &RetrievalRequest<'_>, out: &mut Vec<u8>) -> After {
+pub fn retrieval(
+    exec: &mut CommandExecutor,
+    r: &RetrievalRequest<'_>,
+    session: &mut Session,
+    out: &mut Vec<u8>,
+) -> After {
     let now = exec.now();
     let with_cas = r.command.returns_cas();
     let prefixes = exec.shared.prefixes.enabled();
     let start = out.len();
-    for key in r.keys.iter() {
+    let keys = r.keys.count();
+    for (index, key) in r.keys.iter().enumerate() {
         if out.len() - start > MAX_GET_RESPONSE {
             // memcached's answer when it cannot allocate more of a get response.
             out.truncate(start);
@@ -45,6 +51,10 @@ pub fn retrieval(exec: &mut CommandExecutor, r: &RetrievalRequest<'_>, out: &mut
         }
         if exec.shared.log.active() {
             exec.log_fetch(key, hit);
+        }
+        if session.udp && index + 1 < keys {
+            // Over UDP memcached sends each key's response object as its own message.
+            session.udp_marks.push(UdpMark { end: out.len(), send_empty: true });
         }
     }
     encode_end(out);
