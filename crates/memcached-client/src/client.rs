@@ -1289,12 +1289,26 @@ impl Client {
             encode_meta_command(out, command, key, value, flags, &mut scratch)
         };
         let read_only = verb == "mg" || verb == "me";
-        if read_only && self.inner.replicas == 0 {
-            let index = self.inner.route(route_key)?;
-            return match self.inner.run_one(index, encode, Expect::Meta).await? {
-                Reply::Meta(m) => Ok(m),
-                _ => Err(self.inner.protocol(index, "a meta command")),
+        if read_only {
+            // Reads go to the owner; with replication they fail over along the replicas when
+            // a server fails (an answer, even a miss, ends the search).
+            let targets = if self.inner.replicas == 0 {
+                vec![self.inner.route(route_key)?]
+            } else {
+                self.inner.successors(route_key, 1 + self.inner.replicas)
             };
+            let mut last_error = Error::NoServer;
+            for index in targets {
+                match self.inner.run_one(index, &encode, Expect::Meta).await {
+                    Ok(Reply::Meta(m)) => return Ok(m),
+                    Ok(_) => return Err(self.inner.protocol(index, "a meta command")),
+                    Err(e @ Error::Server { kind: ServerErrorKind::Reply(_), .. }) => {
+                        return Err(e)
+                    }
+                    Err(e) => last_error = e,
+                }
+            }
+            return Err(last_error);
         }
         match self.write_routed(route_key, encode, Expect::Meta).await? {
             (_, Reply::Meta(m)) => Ok(m),

@@ -401,6 +401,8 @@ pub async fn replication_writes_k_copies_and_reads_fail_over(mut servers: Vec<Se
     servers[0].kill();
     for key in &keys {
         assert_eq!(c.get(key).await.unwrap().unwrap().value, key.as_bytes(), "{key}");
+        let meta = c.meta_get(key, &["v"]).await.unwrap();
+        assert_eq!(meta.value.as_deref(), Some(key.as_bytes()), "mg {key}");
     }
     let multi = c.get_multi(&keys).await.unwrap();
     assert_eq!(multi.items.len(), keys.len());
