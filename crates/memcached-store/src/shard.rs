@@ -284,6 +284,11 @@ impl Shard {
     /// Finds a live item; expired or flushed ones are unlinked on the way (lazy expiry).
     #[inline]
     fn lookup(&mut self, key: &[u8], hash: u64, ctx: &Ctx<'_>) -> Option<(Slot, ChunkRef)> {
+        if self.index.is_expanding() {
+            // Reads move the migration along too, so a read-mostly store does not keep
+            // probing two tables.
+            self.index.migrate(8);
+        }
         let (slot, r) = self.find_key(key, hash)?;
         match self.dead(self.raw(r), ctx) {
             None => Some((slot, r)),
