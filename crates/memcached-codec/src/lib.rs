@@ -176,3 +176,35 @@ impl Limits {
         self.item_size_max.saturating_sub(overhead)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_size_limit_matches_memcached() {
+        // Boundaries measured on memcached 1.6.18 with a 1-byte key.
+        let default = Limits::default();
+        assert!(!default.item_too_large(1, 0, 1_048_516));
+        assert!(default.item_too_large(1, 0, 1_048_517));
+        assert!(default.item_too_large(1, 1, 1_048_514));
+        assert!(!default.item_too_large(1, 1, 1_048_512));
+        assert!(default.item_too_large(2, 0, 1_048_516));
+        assert_eq!(default.max_value_len(1), 1_048_516);
+        // -I 2m
+        let two_mb = Limits { item_size_max: 2 * 1024 * 1024, ..Limits::default() };
+        assert!(!two_mb.item_too_large(1, 0, 2 * 1_048_576 - 60));
+        assert!(two_mb.item_too_large(1, 0, 2 * 1_048_576 - 59));
+        // -C (no cas): 8 bytes more room.
+        let no_cas = Limits { cas_enabled: false, ..Limits::default() };
+        assert!(!no_cas.item_too_large(1, 0, 1_048_576 - 52));
+        assert!(no_cas.item_too_large(1, 0, 1_048_576 - 51));
+    }
+
+    #[test]
+    fn request_stays_small() {
+        // Decoding returns requests by value; keep them a few cache lines.
+        let size = std::mem::size_of::<Result<Option<(Request<'_>, usize)>, DecodeError>>();
+        assert!(size <= 256, "{size}");
+    }
+}

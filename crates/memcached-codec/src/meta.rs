@@ -48,6 +48,19 @@ pub const KEY_BUFFER_LEN: usize = 256;
 /// The meta flag letters memcached 1.6.18 knows (one table for all commands).
 pub const KNOWN_FLAGS: &[u8] = b"bNTRlOPLkstcfvhuqFCMJDI";
 
+const fn known_flag_table() -> [bool; 128] {
+    let mut table = [false; 128];
+    let mut i = 0;
+    while i < KNOWN_FLAGS.len() {
+        table[KNOWN_FLAGS[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// `KNOWN_FLAGS` as a lookup table (the flag parser runs on every meta request).
+static KNOWN_FLAG: [bool; 128] = known_flag_table();
+
 /// A meta command key, possibly base64 encoded (`b` flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetaKey<'a> {
@@ -185,7 +198,7 @@ impl<'a> MetaFlags<'a> {
             if f >= 127 || flags.seen & flag_bit(f) != 0 {
                 return Err(ErrorKind::DuplicateFlag);
             }
-            if !KNOWN_FLAGS.contains(&f) {
+            if !KNOWN_FLAG[f as usize] {
                 return Err(ErrorKind::InvalidFlag);
             }
             flags.seen |= flag_bit(f);
