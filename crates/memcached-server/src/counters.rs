@@ -1,4 +1,7 @@
-//! Server-side statistics counters (per worker, summed when `stats` is asked for).
+//! Server-side statistics counters (per worker, summed when `stats` is asked for). Item
+//! counters (`cmd_get`, `get_hits`, ...) are the store's ([`memcached_store::StoreStats`]);
+//! these are the ones only the server sees: bytes on the wire, yields, idle kicks, auth,
+//! meta commands, and store refusals decided before the store is called.
 //!
 //! ```text
 //!   worker 0 ── WorkerCounters (AtomicU64s, written only by worker 0) ─┐
@@ -48,26 +51,7 @@ macro_rules! worker_counters {
 }
 
 worker_counters!(
-    cmd_get,
-    cmd_set,
-    cmd_touch,
-    cmd_flush,
     cmd_meta,
-    get_hits,
-    get_misses,
-    get_expired,
-    get_flushed,
-    delete_misses,
-    delete_hits,
-    incr_misses,
-    incr_hits,
-    decr_misses,
-    decr_hits,
-    cas_misses,
-    cas_hits,
-    cas_badval,
-    touch_hits,
-    touch_misses,
     store_too_large,
     store_no_memory,
     auth_cmds,
@@ -99,13 +83,13 @@ mod tests {
     fn sums_and_resets() {
         let a = WorkerCounters::default();
         let b = WorkerCounters::default();
-        bump(&a.cmd_get, 2);
-        bump(&b.cmd_get, 3);
+        bump(&a.cmd_meta, 2);
+        bump(&b.cmd_meta, 3);
         bump(&b.bytes_read, 10);
         let totals = CounterTotals::sum([&a, &b]);
-        assert_eq!(totals.cmd_get, 5);
+        assert_eq!(totals.cmd_meta, 5);
         assert_eq!(totals.bytes_read, 10);
         b.reset();
-        assert_eq!(CounterTotals::sum([&a, &b]).cmd_get, 2);
+        assert_eq!(CounterTotals::sum([&a, &b]).cmd_meta, 2);
     }
 }
