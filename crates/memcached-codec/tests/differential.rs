@@ -14,6 +14,7 @@
 use std::io::{ErrorKind as IoErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use memcached_codec::{decode_request, ErrorKind, Limits, Recovery, Request, ShutdownMode};
@@ -32,27 +33,50 @@ impl Memcached {
             std::path::Path::new(MEMCACHED).exists(),
             "{MEMCACHED} is missing: install Debian's memcached package (1.6.18) to run this test"
         );
-        let port = (21000..22000)
-            .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
-            .expect("no free port in 21000-21999");
-        let child = Command::new(MEMCACHED)
-            .args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1", "-u", "root", "-t", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start memcached");
-        let server = Memcached { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "memcached did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
+        // Tests run in parallel: give each start its own candidate ports and
+        // make sure the memcached we started is the one that listens.
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        let base = (std::process::id() % 500) as u16;
+        for _ in 0..50 {
+            let port = 21000 + (base + NEXT.fetch_add(1, Ordering::Relaxed) * 7) % 1000;
+            if TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            let mut child = Command::new(MEMCACHED)
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "0",
+                    "-l",
+                    "127.0.0.1",
+                    "-u",
+                    "root",
+                    "-t",
+                    "1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start memcached");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // exited (port taken meanwhile): try another port
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Memcached { child, port };
+                }
+                assert!(Instant::now() < deadline, "memcached did not start on port {port}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        server
+        panic!("could not start memcached on a free port in 21000-21999");
     }
 
     fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.set_nodelay(true).unwrap();
         s
     }
