@@ -10,7 +10,8 @@
 //! the runtime. Do not call it from inside an async runtime (tokio forbids nested
 //! `block_on`); use [`crate::Client`] there.
 
-use crate::client::{Client, ClientBuilder, MultiGet, PerServer, ServerStats, StoreCommand};
+use crate::builder::ClientBuilder;
+use crate::client::{Client, MultiGet, PerServer, ServerStats, StoreCommand};
 use crate::error::{Error, Result};
 use crate::item::{Item, MetaResponse, StoreOptions, StoreOutcome};
 use crate::ServerStatus;

@@ -41,18 +41,21 @@
 //! its reply elements onto the client's types.
 
 mod blocking;
+mod builder;
 mod client;
 mod connection;
 pub mod error;
 pub mod health;
 mod item;
 mod join;
+mod pipeline;
+mod pool;
 pub mod wire;
 
 pub use blocking::BlockingClient;
+pub use builder::ClientBuilder;
 pub use client::{
-    AdminReply, Client, ClientBuilder, MultiGet, Pipeline, PipelineReply, ServerStatus,
-    StoreCommand,
+    AdminReply, Client, MultiGet, PerServer, ServerStats, ServerStatus, StoreCommand,
 };
 pub use error::{Error, Result, ServerErrorKind, ServerFailure};
 pub use health::HealthPolicy;
@@ -61,4 +64,5 @@ pub use memcached_codec::{
     LruCommand, LruCrawlerCommand, Request, SlabsAutomove, StatsDetail, StatsRequest,
 };
 pub use memcached_router::{Distribution, HashAlgorithm, RouterConfig, Server};
+pub use pipeline::{Pipeline, PipelineReply};
 pub use wire::MetaCode;
