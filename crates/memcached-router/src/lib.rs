@@ -36,6 +36,7 @@
 
 pub mod continuum;
 pub mod hash;
+pub mod rendezvous;
 pub mod router;
 pub mod server;
 

@@ -16,6 +16,7 @@
 
 use crate::continuum::{Continuum, PointHashing, PointNames};
 use crate::hash::HashAlgorithm;
+use crate::rendezvous::rendezvous_score;
 use crate::server::Server;
 
 /// libmemcached's server distributions (`memcached_server_distribution_t`).
@@ -373,36 +374,6 @@ impl Router {
     pub fn restore(&mut self, index: usize) -> bool {
         self.set_live(index, true)
     }
-}
-
-/// pymemcache's rendezvous score: `murmur3_32` (seed 0) over the characters of
-/// `"{node}-{key}"`, each character taken `& 0xff` (pymemcache hashes Python `str` characters,
-/// not UTF-8 bytes). A key that is not UTF-8 is taken byte by byte.
-pub fn rendezvous_score(node: &str, key: &[u8]) -> u32 {
-    let mut stack = [0u8; 1024];
-    let mut heap = Vec::new();
-    let mut len = 0;
-    let mut push = |b: u8| {
-        if len < stack.len() {
-            stack[len] = b;
-        } else {
-            if heap.is_empty() {
-                heap.extend_from_slice(&stack);
-            }
-            heap.push(b);
-        }
-        len += 1;
-    };
-    for c in node.chars() {
-        push(c as u32 as u8);
-    }
-    push(b'-');
-    match std::str::from_utf8(key) {
-        Ok(text) => text.chars().for_each(|c| push(c as u32 as u8)),
-        Err(_) => key.iter().for_each(|&b| push(b)),
-    }
-    let data = if len <= stack.len() { &stack[..len] } else { &heap[..] };
-    crate::hash::murmur3_x86_32(data, 0)
 }
 
 #[cfg(test)]
