@@ -1,0 +1,647 @@
+//! One shard: a hash index, slab classes and counters behind one lock. Every store operation
+//! runs inside exactly one shard (chosen by the key hash), so shards never wait for each other
+//! except on the rare page grab from the global pool.
+//!
+//! ```text
+//!   store(key, value)                              get(key)
+//!     lookup ─ dead? unlink (lazy expiry)            lookup ─ dead? unlink, miss
+//!     mode/CAS checks                                 win/stale logic (meta)
+//!     same class as old? ── yes ─> rewrite chunk      callback(ItemRef)  (no copy)
+//!        │ no                                         bump: atime, FETCHED, REF
+//!        v
+//!     alloc: free list → pool page → CLOCK evict → steal a page from another class
+//!     write item, swap index entry, free the old chunk, publish change record
+//! ```
+
+mod arith;
+mod maintenance;
+mod read;
+mod rebalance;
+
+use crate::config::Geometry;
+use crate::feed::{ChangeOp, ChangeRecord, Feed};
+use crate::index::{HashIndex, KeyHasher, Slot};
+use crate::item::{self, bits, item_total_len, write_header, RawItem, OFF_ATIME, OFF_BITS};
+use crate::lru::{advance, CLOCK_SCAN_LIMIT, RECLAIM_SCAN_LIMIT};
+use crate::ops::{ArithOp, SetResult, StoreError, StoreOutcome};
+use crate::slab::{ChunkRef, PagePool, SlabClass, SlabMemory};
+
+/// Per-call context: the clock, the flush horizon and the shared parts of the store.
+pub(crate) struct Ctx<'a> {
+    pub now: u32,
+    pub oldest_live: u32,
+    pub pool: &'a PagePool,
+    pub feed: &'a Feed,
+    pub geo: &'a Geometry,
+}
+
+/// Store-wide counters kept per shard (summed for `stats`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub curr_items: u64,
+    pub total_items: u64,
+    pub bytes: u64,
+    pub get_hits: u64,
+    pub get_misses: u64,
+    pub get_expired: u64,
+    pub get_flushed: u64,
+    pub cmd_get: u64,
+    pub cmd_set: u64,
+    pub cmd_touch: u64,
+    pub delete_hits: u64,
+    pub delete_misses: u64,
+    pub incr_hits: u64,
+    pub incr_misses: u64,
+    pub decr_hits: u64,
+    pub decr_misses: u64,
+    pub cas_hits: u64,
+    pub cas_misses: u64,
+    pub cas_badval: u64,
+    pub touch_hits: u64,
+    pub touch_misses: u64,
+    pub store_too_large: u64,
+    pub store_no_memory: u64,
+    pub evictions: u64,
+    pub reclaimed: u64,
+    pub expired_unfetched: u64,
+    pub evicted_unfetched: u64,
+    pub crawler_reclaimed: u64,
+    pub crawler_items_checked: u64,
+    pub slabs_moved: u64,
+    pub slab_reassign_rescues: u64,
+    pub slab_reassign_evictions: u64,
+}
+
+/// The classic/meta storage modes after protocol details are folded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+}
+
+/// A fully resolved storage request.
+pub(crate) struct StoreArgs<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub exptime: u32,
+    pub mode: Mode,
+    /// Set/Replace with a CAS behave like `cas`; Append/Prepend compare it; Add ignores it.
+    pub compare_cas: Option<u64>,
+    pub invalidate: bool,
+    pub explicit_cas: Option<u64>,
+    /// Append/Prepend on a miss create the item with this exptime.
+    pub vivify_on_miss: Option<u32>,
+    pub op: ChangeOp,
+}
+
+/// Options of a read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReadOpts {
+    pub touch: Option<u32>,
+    pub bump: bool,
+    pub meta: bool,
+    pub vivify: Option<u32>,
+    pub recache_below: Option<u32>,
+    pub gat: bool,
+}
+
+/// A resolved arithmetic request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ArithArgs {
+    pub op: ArithOp,
+    pub delta: u64,
+    pub compare_cas: Option<u64>,
+    pub vivify: Option<u32>,
+    pub initial: u64,
+    pub new_ttl: Option<u32>,
+}
+
+enum Dead {
+    Expired,
+    Flushed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shard {
+    pub mem: SlabMemory,
+    pub index: HashIndex,
+    pub c: Counters,
+    next_cas: u64,
+    cas_stride: u64,
+    pub oldest_cas: u64,
+    /// The old value of an append/prepend while the new item is written.
+    scratch: Vec<u8>,
+    /// Item bytes while an item moves between chunks (page rebalancing).
+    move_buf: Vec<u8>,
+    crawl_slot: usize,
+    crawl_chunk: usize,
+    cas_enabled: bool,
+    evict: bool,
+    hasher: KeyHasher,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_item(
+    mem: &mut SlabMemory,
+    cas_enabled: bool,
+    r: ChunkRef,
+    key: &[u8],
+    v1: &[u8],
+    v2: &[u8],
+    flags: u32,
+    exptime: u32,
+    atime: u32,
+    cas: u64,
+    state: u8,
+) -> usize {
+    let chunk = mem.chunk_mut(r);
+    let off = write_header(
+        chunk,
+        cas_enabled,
+        state,
+        key,
+        v1.len() + v2.len(),
+        flags,
+        exptime,
+        atime,
+        cas,
+    );
+    chunk[off..off + v1.len()].copy_from_slice(v1);
+    let off2 = off + v1.len();
+    chunk[off2..off2 + v2.len()].copy_from_slice(v2);
+    off2 + v2.len()
+}
+
+impl Shard {
+    pub fn new(geo: &Geometry, shard_idx: usize, hasher: KeyHasher) -> Self {
+        let classes =
+            geo.classes.iter().map(|g| SlabClass::new(g.chunk_size, g.chunks_per_page)).collect();
+        Shard {
+            mem: SlabMemory::new(classes, geo.chunk_bits),
+            index: HashIndex::new(geo.shards),
+            c: Counters::default(),
+            next_cas: shard_idx as u64 + 1,
+            cas_stride: geo.shards as u64,
+            oldest_cas: 0,
+            scratch: Vec::new(),
+            move_buf: Vec::new(),
+            crawl_slot: 0,
+            crawl_chunk: 0,
+            cas_enabled: geo.cas_enabled,
+            evict: geo.evict,
+            hasher,
+        }
+    }
+
+    #[inline]
+    fn raw(&self, r: ChunkRef) -> RawItem<'_> {
+        RawItem::new(self.mem.chunk(r), self.cas_enabled)
+    }
+
+    #[inline]
+    fn take_cas(&mut self) -> u64 {
+        if !self.cas_enabled {
+            return 0;
+        }
+        let c = self.next_cas;
+        self.next_cas += self.cas_stride;
+        c
+    }
+
+    /// The CAS the next write would get (flush_all uses it as the flush horizon).
+    pub fn peek_cas(&self) -> u64 {
+        if self.cas_enabled {
+            self.next_cas
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn dead(&self, raw: RawItem<'_>, ctx: &Ctx<'_>) -> Option<Dead> {
+        if raw.is_expired(ctx.now) {
+            return Some(Dead::Expired);
+        }
+        let ol = ctx.oldest_live;
+        if ol != 0 && ol <= ctx.now {
+            let cas = raw.cas();
+            if raw.atime() <= ol || (self.oldest_cas != 0 && cas != 0 && cas < self.oldest_cas) {
+                return Some(Dead::Flushed);
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn find_key(&self, key: &[u8], hash: u64) -> Option<(Slot, ChunkRef)> {
+        let mem = &self.mem;
+        let ce = self.cas_enabled;
+        self.index.find(hash, |r| RawItem::new(mem.chunk(r), ce).key() == key)
+    }
+
+    /// Finds a live item; expired or flushed ones are unlinked on the way (lazy expiry).
+    #[inline]
+    fn lookup(&mut self, key: &[u8], hash: u64, ctx: &Ctx<'_>) -> Option<(Slot, ChunkRef)> {
+        if self.index.is_expanding() {
+            // Reads move the migration along too, so a read-mostly store does not keep
+            // probing two tables.
+            self.index.migrate(8);
+        }
+        let (slot, r) = self.find_key(key, hash)?;
+        match self.dead(self.raw(r), ctx) {
+            None => Some((slot, r)),
+            Some(d) => {
+                match d {
+                    Dead::Expired => self.c.get_expired += 1,
+                    Dead::Flushed => self.c.get_flushed += 1,
+                }
+                self.unlink(slot, r);
+                None
+            }
+        }
+    }
+
+    fn account_add(&mut self, r: ChunkRef, class: usize, total: usize) {
+        self.mem.page_live_add(r, 1);
+        self.c.curr_items += 1;
+        self.c.total_items += 1;
+        self.c.bytes += total as u64;
+        let cl = &mut self.mem.classes[class];
+        cl.items += 1;
+        cl.requested += total as u64;
+    }
+
+    fn account_remove(&mut self, r: ChunkRef, class: usize, total: usize) {
+        self.mem.page_live_add(r, -1);
+        self.c.curr_items -= 1;
+        self.c.bytes -= total as u64;
+        let cl = &mut self.mem.classes[class];
+        cl.items -= 1;
+        cl.requested -= total as u64;
+    }
+
+    /// Removes the item at `r` (index entry `slot`) and frees its chunk.
+    fn unlink(&mut self, slot: Slot, r: ChunkRef) {
+        let total = self.raw(r).total_len();
+        let class = self.mem.class_of(r);
+        self.index.remove(slot);
+        self.account_remove(r, class, total);
+        self.mem.push_free(class, r);
+    }
+
+    /// Removes a live item known only by its chunk; `push` puts the chunk on the free list
+    /// (else it is only marked free, for a page being emptied).
+    fn drop_item(&mut self, r: ChunkRef, push: bool) {
+        let raw = self.raw(r);
+        let total = raw.total_len();
+        let hash = self.hasher.hash(raw.key());
+        let class = self.mem.class_of(r);
+        if let Some(slot) = self.index.find_ref(hash, r) {
+            self.index.remove(slot);
+        } else {
+            debug_assert!(false, "live chunk without index entry");
+        }
+        self.account_remove(r, class, total);
+        if push {
+            self.mem.push_free(class, r);
+        } else {
+            self.mem.chunk_mut(r)[OFF_BITS] = 0;
+        }
+    }
+
+    fn note_reclaim(&mut self, class: usize, item_bits: u8, crawler: bool) {
+        let cl = &mut self.mem.classes[class].counters;
+        if crawler {
+            self.c.crawler_reclaimed += 1;
+            cl.crawler_reclaimed += 1;
+        } else {
+            self.c.reclaimed += 1;
+            cl.reclaimed += 1;
+        }
+        if item_bits & bits::FETCHED == 0 {
+            self.c.expired_unfetched += 1;
+            cl.expired_unfetched += 1;
+        }
+    }
+
+    fn note_evict(&mut self, r: ChunkRef, now: u32) {
+        let raw = self.raw(r);
+        let (b, exp, at) = (raw.bits(), raw.exptime(), raw.atime());
+        let class = self.mem.class_of(r);
+        let cl = &mut self.mem.classes[class].counters;
+        self.c.evictions += 1;
+        cl.evicted += 1;
+        if exp != 0 {
+            cl.evicted_nonzero += 1;
+        }
+        cl.evicted_time = now.saturating_sub(at);
+        if b & bits::FETCHED == 0 {
+            self.c.evicted_unfetched += 1;
+            cl.evicted_unfetched += 1;
+        }
+    }
+
+    /// Frees one chunk of `class` with the CLOCK: reclaims a dead item or (if allowed) evicts.
+    fn clock_free_one(
+        &mut self,
+        class: usize,
+        ctx: &Ctx<'_>,
+        protect: Option<ChunkRef>,
+        allow_evict: bool,
+    ) -> bool {
+        let (npages, per_page) = {
+            let cl = &self.mem.classes[class];
+            (cl.pages.len(), cl.chunks_per_page)
+        };
+        if npages == 0 {
+            return false;
+        }
+        let total = npages * per_page as usize;
+        let mut first_referenced = None;
+        let limit = if allow_evict { CLOCK_SCAN_LIMIT } else { RECLAIM_SCAN_LIMIT };
+        for _ in 0..total.min(limit) {
+            let cl = &mut self.mem.classes[class];
+            let (pp, ci) = advance(&mut cl.hand_page, &mut cl.hand_chunk, npages, per_page);
+            let page = cl.pages[pp];
+            let r = self.mem.make_ref(page, ci);
+            let b = self.mem.chunk(r)[OFF_BITS];
+            if b & bits::LIVE == 0 || Some(r) == protect {
+                continue;
+            }
+            if self.dead(self.raw(r), ctx).is_some() {
+                self.note_reclaim(class, b, false);
+                self.drop_item(r, true);
+                return true;
+            }
+            if !allow_evict {
+                continue;
+            }
+            if b & bits::REF != 0 {
+                self.mem.chunk_mut(r)[OFF_BITS] = b & !bits::REF;
+                first_referenced.get_or_insert(r);
+                continue;
+            }
+            self.note_evict(r, ctx.now);
+            self.drop_item(r, true);
+            return true;
+        }
+        if let Some(r) = first_referenced {
+            if self.mem.chunk(r)[OFF_BITS] & bits::LIVE != 0 {
+                self.note_evict(r, ctx.now);
+                self.drop_item(r, true);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A free chunk of `class`: free list, a new page from the pool, the CLOCK, or a page taken
+    /// from another class of this shard.
+    fn alloc(
+        &mut self,
+        class: usize,
+        ctx: &Ctx<'_>,
+        protect: Option<ChunkRef>,
+    ) -> Result<ChunkRef, StoreError> {
+        if let Some(r) = self.mem.pop_free(class) {
+            return Ok(r);
+        }
+        if let Some(page) = ctx.pool.grab() {
+            self.mem.install_page(class, page);
+            if let Some(r) = self.mem.pop_free(class) {
+                return Ok(r);
+            }
+        }
+        if self.clock_free_one(class, ctx, protect, self.evict) {
+            if let Some(r) = self.mem.pop_free(class) {
+                return Ok(r);
+            }
+        }
+        if self.steal_page_for(class, ctx, protect) {
+            if let Some(r) = self.mem.pop_free(class) {
+                return Ok(r);
+            }
+        }
+        self.mem.classes[class].counters.outofmemory += 1;
+        Err(StoreError::OutOfMemory)
+    }
+
+    fn publish(&self, ctx: &Ctx<'_>, op: ChangeOp, r: Option<ChunkRef>, key: &[u8]) {
+        if !ctx.feed.active() {
+            return;
+        }
+        let now = ctx.now;
+        match r {
+            Some(r) => {
+                let raw = self.raw(r);
+                let with_value = !matches!(op, ChangeOp::Touch);
+                ctx.feed.publish(|version| ChangeRecord {
+                    op,
+                    key: raw.key().to_vec(),
+                    flags: raw.flags(),
+                    exptime: raw.exptime(),
+                    value: if with_value { raw.value().to_vec() } else { Vec::new() },
+                    cas: raw.cas(),
+                    version,
+                    time: now,
+                })
+            }
+            None => ctx.feed.publish(|version| ChangeRecord {
+                op,
+                key: key.to_vec(),
+                flags: 0,
+                exptime: 0,
+                value: Vec::new(),
+                cas: 0,
+                version,
+                time: now,
+            }),
+        }
+    }
+
+    /// set/add/replace/append/prepend/cas and their meta forms (counts `cmd_set`).
+    pub fn store(
+        &mut self,
+        ctx: &Ctx<'_>,
+        hash: u64,
+        a: &StoreArgs<'_>,
+    ) -> Result<SetResult, StoreError> {
+        self.c.cmd_set += 1;
+        self.store_inner(ctx, hash, a)
+    }
+
+    fn store_inner(
+        &mut self,
+        ctx: &Ctx<'_>,
+        hash: u64,
+        a: &StoreArgs<'_>,
+    ) -> Result<SetResult, StoreError> {
+        let not = |outcome| Ok(SetResult { outcome, cas: 0 });
+        let found = self.lookup(a.key, hash, ctx);
+        let cas_mode = a.compare_cas.is_some() && matches!(a.mode, Mode::Set | Mode::Replace);
+        let mut stale = false;
+        let mut mode = a.mode;
+        let mut exptime = a.exptime;
+        if let Some((_, r)) = found {
+            let old_cas = self.raw(r).cas();
+            if mode == Mode::Add {
+                // An add hit bumps the item (memcached do_item_update).
+                item::wr_u32(self.mem.chunk_mut(r), OFF_ATIME, ctx.now);
+                return not(StoreOutcome::NotStored);
+            }
+            if let Some(c) = a.compare_cas {
+                let class = self.mem.class_of(r);
+                if cas_mode {
+                    if c == old_cas {
+                        self.c.cas_hits += 1;
+                        self.mem.classes[class].counters.cas_hits += 1;
+                    } else if a.invalidate && c < old_cas {
+                        self.c.cas_hits += 1;
+                        self.mem.classes[class].counters.cas_hits += 1;
+                        stale = true;
+                    } else {
+                        self.c.cas_badval += 1;
+                        self.mem.classes[class].counters.cas_badval += 1;
+                        return not(StoreOutcome::Exists);
+                    }
+                } else if matches!(mode, Mode::Append | Mode::Prepend) && c != old_cas {
+                    return not(StoreOutcome::Exists);
+                }
+            }
+        } else {
+            if cas_mode {
+                self.c.cas_misses += 1;
+                return not(StoreOutcome::NotFound);
+            }
+            match mode {
+                Mode::Replace => return not(StoreOutcome::NotStored),
+                Mode::Append | Mode::Prepend => match a.vivify_on_miss {
+                    Some(e) => {
+                        mode = Mode::Set;
+                        exptime = e;
+                    }
+                    None => return not(StoreOutcome::NotStored),
+                },
+                _ => {}
+            }
+        }
+        let concat = matches!(mode, Mode::Append | Mode::Prepend);
+        let mut flags = a.flags;
+        if let Some((_, r)) = found {
+            let raw = RawItem::new(self.mem.chunk(r), self.cas_enabled);
+            if concat {
+                flags = raw.flags();
+                exptime = raw.exptime();
+                self.scratch.clear();
+                self.scratch.extend_from_slice(raw.value());
+            }
+        }
+        let vlen = a.value.len() + if concat { self.scratch.len() } else { 0 };
+        let total = item_total_len(self.cas_enabled, flags, a.key.len(), vlen);
+        let Some(class) = ctx.geo.class_for(total) else {
+            self.c.store_too_large += 1;
+            if concat {
+                return not(StoreOutcome::NotStored);
+            }
+            if mode == Mode::Set && a.compare_cas.is_none() {
+                // memcached unlinks the old item so stale data does not survive a failed set.
+                if let Some((slot, r)) = found {
+                    self.unlink(slot, r);
+                }
+            }
+            return Err(StoreError::TooLarge);
+        };
+        let cas = a.explicit_cas.filter(|_| self.cas_enabled).unwrap_or_else(|| self.take_cas());
+        // memcached 1.6.18 gives a stale set a new CAS and marks its win token as handed out.
+        let state = if stale { bits::STALE | bits::TOKEN_SENT } else { 0 };
+        let r = match found {
+            Some((_, old)) if self.mem.class_of(old) == class => {
+                // Same class: rewrite the chunk in place.
+                let old_total = self.raw(old).total_len();
+                self.account_remove(old, class, old_total);
+                let (v1, v2) = value_parts(mode, &self.scratch, a.value);
+                write_item(
+                    &mut self.mem,
+                    self.cas_enabled,
+                    old,
+                    a.key,
+                    v1,
+                    v2,
+                    flags,
+                    exptime,
+                    ctx.now,
+                    cas,
+                    state,
+                );
+                self.account_add(old, class, total);
+                old
+            }
+            _ => {
+                let protect = found.map(|(_, r)| r);
+                let r = match self.alloc(class, ctx, protect) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.c.store_no_memory += 1;
+                        if concat {
+                            return not(StoreOutcome::NotStored);
+                        }
+                        if mode == Mode::Set && a.compare_cas.is_none() {
+                            if let Some((slot, old)) = self.find_key(a.key, hash) {
+                                self.unlink(slot, old);
+                            }
+                        }
+                        return Err(e);
+                    }
+                };
+                let (v1, v2) = value_parts(mode, &self.scratch, a.value);
+                write_item(
+                    &mut self.mem,
+                    self.cas_enabled,
+                    r,
+                    a.key,
+                    v1,
+                    v2,
+                    flags,
+                    exptime,
+                    ctx.now,
+                    cas,
+                    state,
+                );
+                // The old item may have moved or gone while allocating: find it again.
+                match self.find_key(a.key, hash) {
+                    Some((slot, old)) => {
+                        let old_total = self.raw(old).total_len();
+                        let old_class = self.mem.class_of(old);
+                        self.index.update(slot, r);
+                        self.account_remove(old, old_class, old_total);
+                        self.mem.push_free(old_class, old);
+                    }
+                    None => self.index.insert(hash, r),
+                }
+                self.account_add(r, class, total);
+                r
+            }
+        };
+        self.mem.classes[class].counters.cmd_set += 1;
+        self.publish(ctx, if stale { ChangeOp::Invalidate } else { a.op }, Some(r), a.key);
+        Ok(SetResult { outcome: StoreOutcome::Stored, cas })
+    }
+
+    /// Immediate flush: items with a CAS below the current one are gone.
+    pub fn flush_now(&mut self) {
+        self.oldest_cas = self.peek_cas();
+    }
+}
+
+/// The new value as two pieces: old + new for append, new + old for prepend.
+fn value_parts<'a>(mode: Mode, old: &'a [u8], new: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+    match mode {
+        Mode::Append => (old, new),
+        Mode::Prepend => (new, old),
+        _ => (new, &[]),
+    }
+}

@@ -1,0 +1,162 @@
+//! Reads and in-place updates: get/gets/gat/mg (with meta's win/stale logic), touch,
+//! delete/md.
+//!
+//! ```text
+//!   lookup ─ dead? ─> unlink, miss (mg N: create an empty item, this caller wins)
+//!      │ live
+//!      v
+//!   meta: TOKEN_SENT? ─> Z   else stale or TTL < R ─> W, set TOKEN_SENT
+//!   callback(ItemRef)  ─> then bump (atime, FETCHED, REF) unless `u`, apply T
+//! ```
+
+use super::{Ctx, Mode, ReadOpts, Shard, StoreArgs};
+use crate::feed::ChangeOp;
+use crate::item::{self, bits, ItemRef, OFF_ATIME, OFF_BITS, OFF_EXPTIME};
+use crate::ops::{DeleteOutcome, TouchOutcome};
+
+impl Shard {
+    /// get / gets / gat / gats / mg.
+    pub fn read<R>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        key: &[u8],
+        hash: u64,
+        o: ReadOpts,
+        f: impl FnOnce(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
+        // memcached counts gat/gats as touches only (cmd_touch, touch_hits/misses).
+        if o.gat {
+            self.c.cmd_touch += 1;
+        } else {
+            self.c.cmd_get += 1;
+        }
+        let Some((_, r)) = self.lookup(key, hash, ctx) else {
+            if o.gat {
+                self.c.touch_misses += 1;
+            } else {
+                self.c.get_misses += 1;
+            }
+            let e = o.vivify?;
+            // mg N: create an empty item; this client wins the recache.
+            let a = StoreArgs {
+                key,
+                value: &[],
+                flags: 0,
+                exptime: e,
+                mode: Mode::Add,
+                compare_cas: None,
+                invalidate: false,
+                explicit_cas: None,
+                vivify_on_miss: None,
+                op: ChangeOp::Add,
+            };
+            self.store_inner(ctx, hash, &a).ok()?;
+            let (_, r) = self.find_key(key, hash)?;
+            let chunk = self.mem.chunk_mut(r);
+            chunk[OFF_BITS] |= bits::TOKEN_SENT;
+            let class_id = self.mem.class_of(r) as u32 + 1;
+            let mut item = ItemRef::from_raw(self.raw(r), class_id);
+            item.win = true;
+            item.created = true;
+            return Some(f(&item));
+        };
+        let class = self.mem.class_of(r);
+        let raw = self.raw(r);
+        let old_bits = raw.bits();
+        let mut new_bits = old_bits;
+        let mut item = ItemRef::from_raw(raw, class as u32 + 1);
+        if o.meta {
+            if old_bits & bits::TOKEN_SENT != 0 {
+                item.win_already_sent = true;
+            } else {
+                let recache = o.recache_below.is_some_and(|below| {
+                    item.exptime != 0
+                        && i64::from(item.exptime) - i64::from(ctx.now) < i64::from(below)
+                });
+                if item.stale || recache {
+                    item.win = true;
+                    new_bits |= bits::TOKEN_SENT;
+                }
+            }
+        }
+        if let Some(e) = o.touch {
+            item.exptime = e;
+        }
+        let out = f(&item);
+        if o.bump {
+            new_bits |= bits::FETCHED | bits::REF;
+        }
+        let chunk = self.mem.chunk_mut(r);
+        chunk[OFF_BITS] = new_bits;
+        if o.bump {
+            item::wr_u32(chunk, OFF_ATIME, ctx.now);
+        }
+        if let Some(e) = o.touch {
+            item::wr_u32(chunk, OFF_EXPTIME, e);
+            if o.gat {
+                self.c.touch_hits += 1;
+                self.mem.classes[class].counters.touch_hits += 1;
+            }
+            self.publish(ctx, ChangeOp::Touch, Some(r), key);
+        }
+        if !o.gat {
+            self.c.get_hits += 1;
+            self.mem.classes[class].counters.get_hits += 1;
+        }
+        Some(out)
+    }
+
+    pub fn touch(&mut self, ctx: &Ctx<'_>, key: &[u8], hash: u64, exptime: u32) -> TouchOutcome {
+        self.c.cmd_touch += 1;
+        let Some((_, r)) = self.lookup(key, hash, ctx) else {
+            self.c.touch_misses += 1;
+            return TouchOutcome::NotFound;
+        };
+        let class = self.mem.class_of(r);
+        let chunk = self.mem.chunk_mut(r);
+        item::wr_u32(chunk, OFF_EXPTIME, exptime);
+        item::wr_u32(chunk, OFF_ATIME, ctx.now);
+        chunk[OFF_BITS] |= bits::REF;
+        self.c.touch_hits += 1;
+        self.mem.classes[class].counters.touch_hits += 1;
+        self.publish(ctx, ChangeOp::Touch, Some(r), key);
+        TouchOutcome::Touched
+    }
+
+    pub fn delete(
+        &mut self,
+        ctx: &Ctx<'_>,
+        key: &[u8],
+        hash: u64,
+        compare_cas: Option<u64>,
+        invalidate: Option<(Option<u32>, Option<u64>)>,
+    ) -> DeleteOutcome {
+        let Some((slot, r)) = self.lookup(key, hash, ctx) else {
+            self.c.delete_misses += 1;
+            return DeleteOutcome::NotFound;
+        };
+        if let Some(c) = compare_cas {
+            if c != self.raw(r).cas() {
+                return DeleteOutcome::Exists;
+            }
+        }
+        let class = self.mem.class_of(r);
+        self.c.delete_hits += 1;
+        self.mem.classes[class].counters.delete_hits += 1;
+        if let Some((ttl, explicit)) = invalidate {
+            let cas = explicit.filter(|_| self.cas_enabled).unwrap_or_else(|| self.take_cas());
+            let ce = self.cas_enabled;
+            let chunk = self.mem.chunk_mut(r);
+            chunk[OFF_BITS] = (chunk[OFF_BITS] | bits::STALE) & !bits::TOKEN_SENT;
+            item::set_cas(chunk, ce, cas);
+            if let Some(e) = ttl {
+                item::wr_u32(chunk, OFF_EXPTIME, e);
+            }
+            self.publish(ctx, ChangeOp::Invalidate, Some(r), key);
+        } else {
+            self.unlink(slot, r);
+            self.publish(ctx, ChangeOp::Delete, None, key);
+        }
+        DeleteOutcome::Deleted
+    }
+}
