@@ -129,10 +129,23 @@ impl Store {
         self.shards.len()
     }
 
+    /// Which shard (lock) a key lives in.
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        self.shard_index(self.hasher.hash(key))
+    }
+
+    #[inline]
+    fn shard_index(&self, hash: u64) -> usize {
+        if self.shards.len() == 1 {
+            0
+        } else {
+            (hash >> self.shard_shift) as usize
+        }
+    }
+
     #[inline]
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
-        let i = if self.shards.len() == 1 { 0 } else { (hash >> self.shard_shift) as usize };
-        self.shards[i].0.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[self.shard_index(hash)].0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {

@@ -659,3 +659,34 @@ fn for_each_item_sees_live_items_without_bumping_them() {
     });
     assert_eq!(n, 1);
 }
+
+#[test]
+fn a_reader_inside_one_shard_does_not_block_other_shards() {
+    let s = std::sync::Arc::new(Store::new(StoreConfig::default()).unwrap());
+    assert!(s.shard_count() > 1);
+    let k1 = b"held".to_vec();
+    let k2 = (0..1000u32)
+        .map(|i| format!("other{i}").into_bytes())
+        .find(|k| s.shard_of(k) != s.shard_of(&k1))
+        .unwrap();
+    set(&s, &k1, b"v", 0, NOW);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (inside_tx, inside_rx) = std::sync::mpsc::channel();
+    let reader = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            // Holds k1's shard lock until the writer reports back (or 10 s pass).
+            s.get(&k1, NOW, |_| {
+                inside_tx.send(()).unwrap();
+                done_rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
+            })
+        })
+    };
+    inside_rx.recv().unwrap();
+    // With one global lock this set would wait for the reader, which waits for us: the
+    // reader's timeout would then fail the test instead of hanging it.
+    set(&s, &k2, b"w", 0, NOW);
+    assert_eq!(get(&s, &k2, NOW).unwrap(), b"w");
+    done_tx.send(()).unwrap();
+    assert_eq!(reader.join().unwrap(), Some(true));
+}
