@@ -140,6 +140,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether a refused connection marks the server down at once (default true; see
+    /// [`HealthPolicy::down_on_refused`]).
+    pub fn down_on_refused(mut self, yes: bool) -> ClientBuilder {
+        self.health.down_on_refused = yes;
+        self
+    }
+
     /// Cap on the fraction of servers that may be ejected at once (see
     /// [`HealthPolicy::max_ejected_fraction`]).
     pub fn max_ejected_fraction(mut self, fraction: f32) -> ClientBuilder {

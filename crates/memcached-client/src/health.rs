@@ -40,6 +40,9 @@ pub struct HealthPolicy {
     /// that goes down beyond the cap is marked down but stays on the ring, so a client-side
     /// network blip cannot empty the ring. Default 1.0 (no cap, as libmemcached).
     pub max_ejected_fraction: f32,
+    /// A refused connection (nothing listens: the process is gone) marks the server down at
+    /// once instead of counting towards `failure_limit` (mcrouter's "hard TKO"). Default true.
+    pub down_on_refused: bool,
 }
 
 impl Default for HealthPolicy {
@@ -50,6 +53,7 @@ impl Default for HealthPolicy {
             max_retry_interval: Duration::from_secs(60),
             eject: true,
             max_ejected_fraction: 1.0,
+            down_on_refused: true,
         }
     }
 }
@@ -144,6 +148,21 @@ impl Health {
         }
     }
 
+    /// A hard failure (connection refused): down at once when `policy.down_on_refused`.
+    pub fn on_hard_failure(&mut self, now: Instant, policy: &HealthPolicy) -> Transition {
+        if !policy.down_on_refused {
+            return self.on_failure(now, policy);
+        }
+        match *self {
+            Health::Up { .. } => {
+                let delay = policy.retry_interval;
+                *self = Health::Down { retry_at: now + delay, delay };
+                Transition::WentDown
+            }
+            _ => self.on_failure(now, policy),
+        }
+    }
+
     /// May a request use the server at `now`? A `ProbeNow` answer moves the state to
     /// Probing, so exactly one caller probes.
     pub fn check(&mut self, now: Instant) -> Availability {
@@ -181,6 +200,7 @@ mod tests {
             max_retry_interval: Duration::from_secs(5),
             eject: true,
             max_ejected_fraction: 1.0,
+            down_on_refused: true,
         }
     }
 
@@ -198,6 +218,17 @@ mod tests {
             h.check(t0 + Duration::from_secs(1)),
             Availability::Down(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn a_refused_connection_is_down_at_once_unless_disabled() {
+        let t0 = Instant::now();
+        let mut h = Health::default();
+        assert_eq!(h.on_hard_failure(t0, &policy()), Transition::WentDown);
+        let soft = HealthPolicy { down_on_refused: false, ..policy() };
+        let mut h = Health::default();
+        assert_eq!(h.on_hard_failure(t0, &soft), Transition::None);
+        assert_eq!(h, Health::Up { failures: 1 });
     }
 
     #[test]

@@ -148,9 +148,14 @@ impl ServerPool {
         ring.set_live(index, live);
     }
 
-    pub(crate) fn record_failure(&self, index: usize) {
+    pub(crate) fn record_failure(&self, index: usize, hard: bool) {
         let slot = &self.slots[index];
-        let transition = lock(&slot.health).on_failure(Instant::now(), &self.policy);
+        let now = Instant::now();
+        let transition = if hard {
+            lock(&slot.health).on_hard_failure(now, &self.policy)
+        } else {
+            lock(&slot.health).on_failure(now, &self.policy)
+        };
         if transition == Transition::WentDown {
             slot.counters.marked_down.fetch_add(1, Ordering::Relaxed);
             self.down.fetch_add(1, Ordering::SeqCst);
@@ -288,7 +293,9 @@ impl ServerPool {
                         Ok(conn) => conn,
                         Err(kind) => {
                             drop(permit);
-                            self.fail(index, probing);
+                            let refused = matches!(&kind, ServerErrorKind::Connect(e)
+                                if e.kind() == std::io::ErrorKind::ConnectionRefused);
+                            self.fail_with(index, probing, refused);
                             return Err(Error::on(&slot.name, kind));
                         }
                     }
@@ -349,11 +356,16 @@ impl ServerPool {
     }
 
     pub(crate) fn fail(&self, index: usize, probing: bool) {
+        self.fail_with(index, probing, false)
+    }
+
+    /// Records a failure; `hard` for a refused connection.
+    pub(crate) fn fail_with(&self, index: usize, probing: bool, hard: bool) {
         self.slots[index].counters.failures.fetch_add(1, Ordering::Relaxed);
         if probing {
             lock(&self.slots[index].health).on_failure(Instant::now(), &self.policy);
         } else {
-            self.record_failure(index);
+            self.record_failure(index, hard);
         }
     }
 

@@ -53,7 +53,8 @@ async fn dead_server_is_ejected_served_around_and_readded(start: fn() -> ServerP
         }
     }
     assert!(errors >= 1, "the dead server's keys failed before it was ejected");
-    assert!(errors <= 2, "ejected after failure_limit (2) failures, saw {errors}");
+    // Down after failure_limit (2) failures, or at once on a refused connection.
+    assert!(errors <= 2, "ejected after at most failure_limit failures, saw {errors}");
     assert_eq!(status_of(&client, &dead), (false, false), "marked down and off the ring");
 
     // Serving the others: every key works, none routes to the dead server.
@@ -95,7 +96,7 @@ async fn dead_server_is_ejected_served_around_and_readded(start: fn() -> ServerP
     assert_eq!(multi.items.len(), keys.len());
     let status = client.server_status().into_iter().find(|s| s.server == dead).unwrap();
     assert_eq!(status.times_marked_down, 1, "{status:?}");
-    assert!(status.probes >= 1 && status.failures >= 2, "{status:?}");
+    assert!(status.probes >= 1 && status.failures >= 1, "{status:?}");
     let on_dead = Client::builder().server(&dead).build().unwrap();
     for key in &owned_by_dead {
         assert!(

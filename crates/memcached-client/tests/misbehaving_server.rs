@@ -132,4 +132,8 @@ async fn nothing_listening_is_a_connect_error() {
     let e = c.get("k").await.unwrap_err();
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
     assert!(matches!(kind(e), ServerErrorKind::Connect(_)));
+    // A refused connection is a hard failure: down at once, not after failure_limit tries.
+    assert!(!c.server_status()[0].up);
+    // Ejected (the default): the ring is empty until a probe finds the server again.
+    assert!(matches!(c.get("k").await, Err(Error::NoServer)));
 }

@@ -209,6 +209,7 @@ pub async fn multi_get_spans_all_servers_and_reports_a_dead_one(mut servers: Vec
         .connect_timeout(Duration::from_millis(300))
         .io_timeout(Duration::from_secs(2))
         .failure_limit(100) // keep the dead server on the ring for this test
+        .down_on_refused(false)
         .build()
         .unwrap();
     let keys: Vec<String> = (0..600).map(|i| format!("mk{i}")).collect();
@@ -382,6 +383,7 @@ pub async fn replication_writes_k_copies_and_reads_fail_over(mut servers: Vec<Se
         .replicas(1)
         .connect_timeout(Duration::from_millis(300))
         .failure_limit(1000) // no ejection: reads must fail over by themselves
+        .down_on_refused(false)
         .build()
         .unwrap();
     let keys: Vec<String> = (0..60).map(|i| format!("rep{i}")).collect();
