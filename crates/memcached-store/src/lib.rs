@@ -27,6 +27,9 @@
 //! | [`Store::stats`] / [`Store::slab_stats`] / [`Store::item_stats`] / [`Store::size_stats`] / [`Store::cachedump`] / [`Store::reset_stats`] | stats, stats slabs/items/sizes/cachedump, stats reset |
 //! | [`Store::slabs_reassign`] / [`Store::automove_tick`] | slabs reassign, slab_automove |
 //! | [`Store::reclaim_expired`] | the LRU crawler (bounded work per call) |
+//! | [`Store::set_memory_limit`] | cache_memlimit |
+//! | [`Store::for_each_item`] | lru_crawler metadump |
+//! | [`Store::shard_of`] / [`Store::shard_count`] / [`Store::classes`] / [`Store::page_size`] | introspection |
 //! | [`Store::subscribe`] / [`Store::apply_change`] | replication feed out / in |
 //! | [`Store::check_integrity`] | tests and fuzzing |
 //!
