@@ -23,7 +23,7 @@
 //! | [`Store::delete`] / [`Store::meta_delete`] | delete, md |
 //! | [`Store::incr_decr`] / [`Store::meta_arith`] | incr, decr, ma |
 //! | [`Store::touch`] | touch |
-//! | [`Store::flush_all`] | flush_all [delay] |
+//! | [`Store::flush_all`] | `flush_all [delay]` |
 //! | [`Store::stats`] / [`Store::slab_stats`] / [`Store::item_stats`] / [`Store::size_stats`] / [`Store::cachedump`] / [`Store::reset_stats`] | stats, stats slabs/items/sizes/cachedump, stats reset |
 //! | [`Store::slabs_reassign`] / [`Store::automove_tick`] | slabs reassign, slab_automove |
 //! | [`Store::reclaim_expired`] | the LRU crawler (bounded work per call) |
