@@ -103,7 +103,7 @@ impl Default for ServerConfig {
             lru_crawler: true,
             watch_enabled: true,
             auth: None,
-            output_cap: 4 * 1024 * 1024,
+            output_cap: 1024 * 1024,
         }
     }
 }
