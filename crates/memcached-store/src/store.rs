@@ -190,10 +190,10 @@ impl Store {
         self.read(key, now, ReadOpts { bump: true, ..Default::default() }, f)
     }
 
-    /// Reads an item without any side effect on it (no bump, no fetched flag); still counts as
-    /// a get in the stats.
+    /// Reads an item without any side effect on it (no bump, no fetched flag) and without
+    /// counting a get (for `me` and admin dumps; an expired item is still unlinked).
     pub fn peek<R>(&self, key: &[u8], now: u32, f: impl FnOnce(&ItemRef<'_>) -> R) -> Option<R> {
-        self.read(key, now, ReadOpts::default(), f)
+        self.read(key, now, ReadOpts { uncounted: true, ..Default::default() }, f)
     }
 
     /// `gat`/`gats`: get and set a new exptime (protocol value).
@@ -224,6 +224,7 @@ impl Store {
             vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
             recache_below: opts.recache_below,
             gat: false,
+            uncounted: false,
         };
         self.read(key, now, o, f)
     }

@@ -58,6 +58,9 @@ fn item_ref_reports_metadata() {
     let (last, fetched) =
         s.get(b"k", NOW + 15, |i| (i.seconds_since_access(NOW + 15), i.fetched_before())).unwrap();
     assert_eq!((last, fetched), (5, true));
+    let before = s.stats();
+    assert_eq!(s.peek(b"k", NOW + 20, |i| i.seconds_since_access(NOW + 20)), Some(5));
+    assert_eq!(s.stats().cmd_get, before.cmd_get, "peek is not a get");
     let never = set(&s, b"n", b"x", 0, NOW);
     assert!(never.cas > 0);
     assert_eq!(s.get(b"n", NOW, |i| (i.ttl(NOW), i.cas(), i.class_id())), Some((-1, never.cas, 1)));

@@ -107,6 +107,8 @@ pub(crate) struct ReadOpts {
     pub vivify: Option<u32>,
     pub recache_below: Option<u32>,
     pub gat: bool,
+    /// Not a get in the stats (`me`, admin peeks).
+    pub uncounted: bool,
 }
 
 /// A resolved arithmetic request.

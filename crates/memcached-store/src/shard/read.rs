@@ -27,13 +27,13 @@ impl Shard {
         // memcached counts gat/gats as touches only (cmd_touch, touch_hits/misses).
         if o.gat {
             self.c.cmd_touch += 1;
-        } else {
+        } else if !o.uncounted {
             self.c.cmd_get += 1;
         }
         let Some((_, r)) = self.lookup(key, hash, ctx) else {
             if o.gat {
                 self.c.touch_misses += 1;
-            } else {
+            } else if !o.uncounted {
                 self.c.get_misses += 1;
             }
             let e = o.vivify?;
@@ -99,7 +99,7 @@ impl Shard {
             }
             self.publish(ctx, ChangeOp::Touch, Some(r), key);
         }
-        if !o.gat {
+        if !o.gat && !o.uncounted {
             self.c.get_hits += 1;
             self.mem.classes[class].counters.get_hits += 1;
         }
