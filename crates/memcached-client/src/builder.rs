@@ -140,7 +140,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether a refused connection marks the server down at once (default true; see
+    /// Whether a refused connection marks the server down at once (default false; see
     /// [`HealthPolicy::down_on_refused`]).
     pub fn down_on_refused(mut self, yes: bool) -> ClientBuilder {
         self.health.down_on_refused = yes;

@@ -41,7 +41,8 @@ pub struct HealthPolicy {
     /// network blip cannot empty the ring. Default 1.0 (no cap, as libmemcached).
     pub max_ejected_fraction: f32,
     /// A refused connection (nothing listens: the process is gone) marks the server down at
-    /// once instead of counting towards `failure_limit` (mcrouter's "hard TKO"). Default true.
+    /// once instead of counting towards `failure_limit` (mcrouter's "hard TKO"). Default
+    /// false: every failure counts once, as in libmemcached.
     pub down_on_refused: bool,
 }
 
@@ -53,7 +54,7 @@ impl Default for HealthPolicy {
             max_retry_interval: Duration::from_secs(60),
             eject: true,
             max_ejected_fraction: 1.0,
-            down_on_refused: true,
+            down_on_refused: false,
         }
     }
 }

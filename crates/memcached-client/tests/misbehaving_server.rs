@@ -128,7 +128,11 @@ async fn nothing_listening_is_a_connect_error() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let c = Client::builder().server(&format!("127.0.0.1:{port}")).build().unwrap();
+    let c = Client::builder()
+        .server(&format!("127.0.0.1:{port}"))
+        .down_on_refused(true)
+        .build()
+        .unwrap();
     let e = c.get("k").await.unwrap_err();
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
     assert!(matches!(kind(e), ServerErrorKind::Connect(_)));
