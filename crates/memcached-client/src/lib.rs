@@ -24,6 +24,13 @@
 //!   Every error names its server ([`Error::server`]).
 //! * Optional replication ([`ClientBuilder::replicas`]): writes go to the next K servers on
 //!   the ring, reads fail over along them.
+//! * php-memcached interop beyond placement: a key namespace ([`ClientBuilder::key_prefix`],
+//!   `OPT_PREFIX_KEY`, unhashed by default) and group keys ([`Client::set_by_key`],
+//!   `setByKey`).
+//!
+//! Modules: `builder` (configuration), `client` (commands, routing, fan-out), `pool`
+//! (per-server slots and the request runner), `pipeline`, `connection` (one TCP connection),
+//! [`health`] (the failure state machine), [`wire`] (codec glue), [`error`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), memcached_client::Error> {
