@@ -24,6 +24,7 @@ pub struct ClientBuilder {
     max_connections: usize,
     health: HealthPolicy,
     replicas: usize,
+    retries: usize,
     prefix: Vec<u8>,
     hash_with_prefix: bool,
     parse_errors: Vec<String>,
@@ -41,6 +42,7 @@ impl Default for ClientBuilder {
             max_connections: 4,
             health: HealthPolicy::default(),
             replicas: 0,
+            retries: 0,
             prefix: Vec::new(),
             hash_with_prefix: false,
             parse_errors: Vec::new(),
@@ -161,6 +163,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Retry a single-key request up to `retries` times after a server failure, routing
+    /// again each time (default 0). With ejection on, a retry after the failure that took the
+    /// server down goes to its ring neighbour. Retried writes may be applied twice; for a
+    /// cache that is usually fine (`add`/`cas` may then report "not stored").
+    pub fn retries(mut self, retries: usize) -> ClientBuilder {
+        self.retries = retries;
+        self
+    }
+
     /// A namespace prepended to every key on the wire (php-memcached `OPT_PREFIX_KEY`,
     /// libmemcached `MEMCACHED_CALLBACK_NAMESPACE`). As in libmemcached, the prefix is not
     /// hashed unless [`ClientBuilder::hash_with_prefix`] is set, so keys land on the same
@@ -210,6 +221,7 @@ impl ClientBuilder {
                 idle_timeout: self.idle_timeout,
                 policy: self.health,
                 replicas: self.replicas,
+                retries: self.retries,
                 down: AtomicUsize::new(0),
                 prefix: Bytes::from(self.prefix),
                 hash_with_prefix: self.hash_with_prefix,

@@ -205,15 +205,16 @@ impl Client {
     async fn read_one(&self, read: Read, key: &[u8], group: Option<&[u8]>) -> Result<Option<Item>> {
         let parts = self.pool.key_parts_grouped(key, group)?;
         let (key, route_key) = (parts.wire(), parts.hashed());
-        let targets = if self.pool.replicas == 0 {
-            vec![self.pool.route(route_key)?]
-        } else {
-            let targets = self.pool.successors(route_key, 1 + self.pool.replicas);
-            if targets.is_empty() {
-                return Err(Error::NoServer);
-            }
-            targets
-        };
+        if self.pool.replicas == 0 {
+            let encode = |out: &mut Vec<u8>| encode_keys_line(out, read, &[key]);
+            return match self.run_on_owner(route_key, encode, Expect::Values).await? {
+                (_, Reply::Values(values)) => {
+                    Ok(values.into_iter().find(|(k, _)| k.as_ref() == key).map(|(_, item)| item))
+                }
+                (index, _) => Err(self.pool.protocol(index, "get")),
+            };
+        }
+        let targets = self.pool.successors(route_key, 1 + self.pool.replicas);
         let mut last_error = None;
         for index in targets {
             let reply = self
@@ -258,13 +259,37 @@ impl Client {
 
     /// Runs a single-reply write on the key's server and, with replication, its replicas
     /// (in parallel). Returns the first successful reply in ring order.
+    /// Runs a request on the owner of `route_key`. On a server failure (not an error reply)
+    /// it routes again and retries, up to `retries` times: the failed server may have been
+    /// ejected meanwhile, so the retry can reach its ring neighbour.
+    async fn run_on_owner<E>(
+        &self,
+        route_key: &[u8],
+        encode: E,
+        expect: Expect,
+    ) -> Result<(usize, Reply)>
+    where
+        E: Fn(&mut Vec<u8>) + Send + Sync,
+    {
+        let mut retries_left = self.pool.retries;
+        loop {
+            let index = self.pool.route(route_key)?;
+            match self.pool.run_one(index, &encode, expect).await {
+                Ok(reply) => return Ok((index, reply)),
+                Err(Error::Server { kind, .. }) if kind.is_server_failure() && retries_left > 0 => {
+                    retries_left -= 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     async fn write_routed<E>(&self, key: &[u8], encode: E, expect: Expect) -> Result<(usize, Reply)>
     where
         E: Fn(&mut Vec<u8>) + Send + Sync,
     {
         if self.pool.replicas == 0 {
-            let index = self.pool.route(key)?;
-            return self.pool.run_one(index, &encode, expect).await.map(|r| (index, r));
+            return self.run_on_owner(key, encode, expect).await;
         }
         let targets = self.pool.successors(key, 1 + self.pool.replicas);
         if targets.is_empty() {
@@ -736,11 +761,13 @@ impl Client {
         if read_only {
             // Reads go to the owner; with replication they fail over along the replicas when
             // a server fails (an answer, even a miss, ends the search).
-            let targets = if self.pool.replicas == 0 {
-                vec![self.pool.route(route_key)?]
-            } else {
-                self.pool.successors(route_key, 1 + self.pool.replicas)
-            };
+            if self.pool.replicas == 0 {
+                return match self.run_on_owner(route_key, &encode, Expect::Meta).await? {
+                    (_, Reply::Meta(m)) => Ok(m),
+                    (index, _) => Err(self.pool.protocol(index, "a meta command")),
+                };
+            }
+            let targets = self.pool.successors(route_key, 1 + self.pool.replicas);
             let mut last_error = Error::NoServer;
             for index in targets {
                 match self.pool.run_one(index, &encode, Expect::Meta).await {

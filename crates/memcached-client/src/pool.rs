@@ -60,6 +60,8 @@ pub(crate) struct ServerPool {
     pub(crate) idle_timeout: Duration,
     pub(crate) policy: HealthPolicy,
     pub(crate) replicas: usize,
+    /// Extra attempts of a single-key request after a server failure.
+    pub(crate) retries: usize,
     /// Number of servers not Up (skip probe scans when 0).
     pub(crate) down: AtomicUsize,
     /// Namespace prepended to every key on the wire (php `OPT_PREFIX_KEY`).

@@ -3,7 +3,7 @@
 
 mod support;
 
-use memcached_client::{Client, StoreOptions};
+use memcached_client::{Client, StoreOptions, StoreOutcome};
 use std::time::{Duration, Instant};
 use support::ServerProcess;
 
@@ -160,4 +160,29 @@ async fn the_ejection_cap_keeps_part_of_the_pool_on_the_ring() {
     // Keys now fail fast on the server kept on the ring instead of having no server.
     let err = client.get("anything").await.unwrap_err();
     assert!(err.to_string().contains("marked down"), "{err}");
+}
+
+#[tokio::test]
+async fn a_retry_after_ejection_reaches_the_ring_neighbour() {
+    let mut servers: Vec<ServerProcess> = (0..3).map(|_| ServerProcess::memcached()).collect();
+    let client = Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .connect_timeout(Duration::from_millis(200))
+        .failure_limit(1)
+        .retries(1)
+        .retry_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let dead = servers[0].spec();
+    let key = (0..)
+        .map(|i| format!("retry{i}"))
+        .find(|k| client.server_for_key(k.as_bytes()).as_deref() == Some(dead.as_str()))
+        .unwrap();
+    servers[0].kill();
+    // The first attempt fails and ejects the server; the retry goes to the new owner.
+    assert_eq!(client.get(&key).await.unwrap(), None);
+    assert_ne!(client.server_for_key(key.as_bytes()).as_deref(), Some(dead.as_str()));
+    assert_eq!(client.set(&key, "v", StoreOptions::default()).await.unwrap(), StoreOutcome::Stored);
+    let status = client.server_status().into_iter().find(|s| s.server == dead).unwrap();
+    assert_eq!((status.up, status.on_ring, status.failures), (false, false, 1));
 }
