@@ -207,10 +207,8 @@ impl Client {
         let (key, route_key) = (parts.wire(), parts.hashed());
         if self.pool.replicas == 0 {
             let encode = |out: &mut Vec<u8>| encode_keys_line(out, read, &[key]);
-            return match self.run_on_owner(route_key, encode, Expect::Values).await? {
-                (_, Reply::Values(values)) => {
-                    Ok(values.into_iter().find(|(k, _)| k.as_ref() == key).map(|(_, item)| item))
-                }
+            return match self.run_on_owner(route_key, encode, Expect::Value).await? {
+                (_, Reply::Value(item)) => Ok(item),
                 (index, _) => Err(self.pool.protocol(index, "get")),
             };
         }
@@ -219,15 +217,10 @@ impl Client {
         for index in targets {
             let reply = self
                 .pool
-                .run_one(index, |out| encode_keys_line(out, read, &[key]), Expect::Values)
+                .run_one(index, |out| encode_keys_line(out, read, &[key]), Expect::Value)
                 .await;
             match reply {
-                Ok(Reply::Values(values)) => {
-                    return Ok(values
-                        .into_iter()
-                        .find(|(k, _)| k.as_ref() == key)
-                        .map(|(_, item)| item))
-                }
+                Ok(Reply::Value(item)) => return Ok(item),
                 Ok(_) => return Err(self.pool.protocol(index, "get")),
                 // Fail over to the next replica only when the server failed.
                 Err(e @ Error::Server { kind: ServerErrorKind::Reply(_), .. }) => return Err(e),

@@ -31,6 +31,8 @@ pub(crate) enum Expect {
     Number,
     /// VALUE* END.
     Values,
+    /// At most one VALUE, then END (a single-key read: no list is allocated).
+    Value,
     /// VERSION text.
     Version,
     /// STAT* END.
@@ -51,6 +53,7 @@ pub(crate) enum Reply {
     Status(Status),
     Number(u64),
     Values(Vec<(Bytes, Item)>),
+    Value(Option<Item>),
     Version(String),
     Stats(Vec<(String, String)>),
     Meta(MetaResponse),
@@ -159,6 +162,7 @@ impl Connection {
             return Ok(Reply::Nothing);
         }
         let mut values = Vec::new();
+        let mut single = None;
         let mut stats = Vec::new();
         let mut lines = Vec::new();
         loop {
@@ -175,6 +179,12 @@ impl Connection {
                     }
                 }
                 (Expect::Number, Response::Number(n)) => return Ok(Reply::Number(n)),
+                (Expect::Value, Response::Value(v)) if single.is_none() => {
+                    single = Some(Item { value: v.data, flags: v.flags, cas: v.cas });
+                }
+                (Expect::Value, Response::Status(StatusLine::End)) => {
+                    return Ok(Reply::Value(single))
+                }
                 (Expect::Values, Response::Value(v)) => {
                     values.push((v.key, Item { value: v.data, flags: v.flags, cas: v.cas }));
                 }

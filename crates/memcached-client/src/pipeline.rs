@@ -45,7 +45,7 @@ impl PipelineOp {
 
     fn expect(&self) -> Expect {
         match self {
-            PipelineOp::Get(_) => Expect::Values,
+            PipelineOp::Get(_) => Expect::Value,
             PipelineOp::Store(..) | PipelineOp::Delete(_) | PipelineOp::Touch(..) => Expect::Status,
             PipelineOp::Arithmetic(..) => Expect::Number,
             PipelineOp::Meta(..) => Expect::Meta,
@@ -69,9 +69,7 @@ impl PipelineOp {
 
     fn reply(&self, reply: Reply) -> Option<PipelineReply> {
         Some(match (self, reply) {
-            (PipelineOp::Get(_), Reply::Values(values)) => {
-                PipelineReply::Item(values.into_iter().next().map(|(_, item)| item))
-            }
+            (PipelineOp::Get(_), Reply::Value(item)) => PipelineReply::Item(item),
             (PipelineOp::Store(..), Reply::Status(status)) => PipelineReply::Store(match status {
                 Status::Stored => StoreOutcome::Stored,
                 Status::NotStored => StoreOutcome::NotStored,
