@@ -61,7 +61,13 @@ fn get_and_set_allocate_little_per_request() {
         }
         (gets, allocations() - before)
     });
-    eprintln!("allocations per get: {:.2}, per set: {:.2}", gets as f64 / 1000.0, sets as f64 / 1000.0);
-    assert!(gets <= 2 * 1000, "{gets} allocations for 1000 gets");
-    assert!(sets <= 2 * 1000, "{sets} allocations for 1000 sets");
+    eprintln!(
+        "allocations per get: {:.2}, per set: {:.2}",
+        gets as f64 / 1000.0,
+        sets as f64 / 1000.0
+    );
+    // Measured: 0 per request (buffers are reused; values are slices of the read buffer).
+    // A few are allowed for the read buffer growing or being replaced.
+    assert!(gets <= 20, "{gets} allocations for 1000 gets");
+    assert!(sets <= 20, "{sets} allocations for 1000 sets");
 }
