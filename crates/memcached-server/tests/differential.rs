@@ -122,7 +122,6 @@ fn flags_change_both_alike() {
 }
 
 #[test]
-#[ignore = "settings (server-cli) still refuses -Y at parse time; the server side is implemented"]
 fn ascii_auth_matches_memcached() {
     let path = common::temp_path("authfile");
     std::fs::write(&path, "alice:secret\nbob:pw2\n").expect("write authfile");

@@ -476,14 +476,7 @@ pub(crate) fn apply_option(
         Opt::DisableFlushAll => s.flush_enabled = false,
         Opt::DisableDumping => s.dump_enabled = false,
         Opt::DisableWatch => s.watch_enabled = false,
-        Opt::AuthFile => {
-            // Refused rather than ignored: an operator asking for authentication must not get
-            // an open cache. (Accept it here once the server implements ASCII auth.)
-            return Err(SettingsError::usage_value(format!(
-                "-Y {}: ASCII authentication is not supported by this server",
-                value_of(opt, value)
-            )));
-        }
+        Opt::AuthFile => s.auth_file = Some(PathBuf::from(value_of(opt, value))),
         Opt::MemoryFile => {
             s.memory_file = Some(PathBuf::from(value_of(opt, value)));
             s.warn(
@@ -810,7 +803,7 @@ mod tests {
             ("-p abc", "ERROR: Invalid port number abc.", EX_USAGE),
             ("-S", "This server is not built with SASL support.", EX_USAGE),
             ("-Z", "TLS", EX_USAGE),
-            ("-Y /tmp/auth", "ASCII authentication is not supported", EX_USAGE),
+            ("-Y /tmp/auth -U 11211", "Cannot use UDP with ascii authentication", EX_USAGE),
             ("-a 999", "Invalid unix socket mask", EX_USAGE),
             ("-X 0", "Invalid replication port number 0", EX_USAGE),
         ];

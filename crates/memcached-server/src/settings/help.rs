@@ -71,7 +71,7 @@ const HELP_BODY: &str = "\
     --disable-dumping     disable stats cachedump and lru_crawler metadump
                           (memcached's -X; -X is repcached's replication port here)
 -W, --disable-watch       disable watch commands (live logging)
--Y, --auth-file=<file>    ASCII protocol authentication (not supported: refused)
+-Y, --auth-file=<file>    ASCII protocol authentication
 -e, --memory-file=<file>  (EXPERIMENTAL) mmap a file for item memory (no effect here)
 -Z, --enable-ssl          enable TLS/SSL (not supported: refused)
 -N, --napi-ids=<num>      number of napi ids (no effect here)

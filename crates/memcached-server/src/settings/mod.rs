@@ -243,8 +243,8 @@ pub struct Settings {
     pub dump_enabled: bool,
     /// `!-W` / `--disable-watch`: accept `watch` (default true).
     pub watch_enabled: bool,
-    /// `-Y`, `--auth-file`: ASCII authentication file (`user:pass` lines). Refused at parse
-    /// time today (the server has no authentication), so always `None`.
+    /// `-Y`, `--auth-file`: ASCII authentication file (`user:pass` lines); every connection
+    /// must then authenticate with a `set` carrying `user password`, as in memcached.
     pub auth_file: Option<PathBuf>,
     /// `-e`, `--memory-file`: memcached's restartable mmap file (accepted; no effect here).
     pub memory_file: Option<PathBuf>,
