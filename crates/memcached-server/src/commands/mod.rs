@@ -98,36 +98,56 @@ impl CommandExecutor {
         }
     }
 
-    /// `-Y`: the first request must be `set <any> <flags> <exptime> <bytes>` whose data is
-    /// `<user> <password>`; it is answered `STORED` (even with `noreply`). Anything else gets
-    /// `CLIENT_ERROR unauthenticated` and the connection is closed, as in memcached 1.6.18.
+    /// `-Y` (memcached 1.6.18's ASCII auth, checked against the binary):
+    ///
+    /// ```text
+    ///   set <any> <flags> <exptime> <bytes> [noreply]\r\n<user> <password>\r\n
+    ///     right credentials      -> STORED (even with noreply); the connection is unlocked
+    ///     wrong credentials      -> CLIENT_ERROR authentication failure
+    ///     no space in the data   -> CLIENT_ERROR bad authentication token format
+    ///   any other command        -> CLIENT_ERROR unauthenticated, and the rest of what was
+    ///                               read with it is dropped
+    ///   (a failed set followed by more input in the same read -> CLIENT_ERROR unauthenticated
+    ///    only, input dropped: memcached's reply object is overwritten)
+    /// ```
+    /// The connection stays open in every case.
     fn authenticate(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Step {
-        let refuse = |out: &mut Vec<u8>, consumed: usize| {
+        let refuse = |out: &mut Vec<u8>| {
             ErrorKind::Unauthenticated.encode(out);
-            Step::Done { consumed, after: After::Close }
+            Step::Done { consumed: input.len(), after: After::Continue }
         };
         let (request, consumed) = match decode_request(input, &self.limits) {
             Ok(None) => return Step::NeedMore,
             Ok(Some(decoded)) => decoded,
             Err(DecodeError { recovery: Recovery::Close, .. }) => return Step::Hostile,
-            Err(_) => return refuse(out, input.len()),
+            Err(_) => return refuse(out),
         };
         let Request::Storage(set) = request else {
-            return refuse(out, consumed);
+            return refuse(out);
         };
         if set.command != StorageCommand::Set {
-            return refuse(out, consumed);
+            return refuse(out);
         }
         bump(&self.counters.auth_cmds, 1);
-        let valid = set.data.iter().position(|&b| b == b' ').is_some_and(|space| {
-            let (user, password) = (&set.data[..space], &set.data[space + 1..]);
-            self.shared.config.auth.as_ref().is_some_and(|entries| {
-                entries.iter().any(|c| c.user == user && c.password == password)
-            })
+        let Some(space) = set.data.iter().position(|&b| b == b' ') else {
+            bump(&self.counters.auth_errors, 1);
+            if consumed < input.len() {
+                return refuse(out);
+            }
+            ErrorKind::BadAuthenticationTokenFormat.encode(out);
+            return Step::Done { consumed, after: After::Continue };
+        };
+        let (user, password) = (&set.data[..space], &set.data[space + 1..]);
+        let valid = self.shared.config.auth.as_ref().is_some_and(|entries| {
+            entries.iter().any(|c| c.user == user && c.password == password)
         });
         if !valid {
             bump(&self.counters.auth_errors, 1);
-            return refuse(out, consumed);
+            if consumed < input.len() {
+                return refuse(out);
+            }
+            ErrorKind::AuthenticationFailure.encode(out);
+            return Step::Done { consumed, after: After::Continue };
         }
         session.authenticated = true;
         StatusLine::Stored.encode(out);

@@ -509,6 +509,24 @@ impl Client {
         self.take_buffered()
     }
 
+    /// Sends `bytes` and returns everything received within `window` (for replies whose end
+    /// cannot be marked, e.g. before authentication).
+    pub fn send_and_read_for(&mut self, bytes: impl AsRef<[u8]>, window: Duration) -> Vec<u8> {
+        self.send(bytes);
+        self.stream.set_timeout(Some(Duration::from_millis(50)));
+        let deadline = Instant::now() + window;
+        while Instant::now() < deadline {
+            match self.fill() {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        self.stream.set_timeout(Some(READ_TIMEOUT));
+        self.take_buffered()
+    }
+
     /// Bytes received so far and not yet consumed.
     pub fn take_buffered(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buffered)
