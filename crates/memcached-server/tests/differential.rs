@@ -59,6 +59,8 @@ const META_SCRIPTS: &[&str] = &[
     "ms big 5 S3\r\nabcde\r\nms k 3 I\r\nabc\r\nmg k s v f\r\nms k 2 F70000 T-1\r\nab\r\nmg k v\r\n",
     "mg\r\nms\r\nms k\r\nms k abc\r\nmd\r\nma\r\nme\r\nmn extra\r\n",
     "mg k O123456789012345678901234567890123 v\r\nmg k P L v\r\n",
+    "ma fresh t N100\r\nma fresh v\r\n",
+    "ms x 1 T2592000\r\nx\r\nmg x R2592001 v\r\nms y 1 T2000000000\r\ny\r\nmg y R2000000000 v\r\n",
 ];
 
 /// Admin and stats replies that do not depend on timing or memory layout.
@@ -93,9 +95,16 @@ fn admin_scripts_match_memcached() {
 #[test]
 fn oversized_value_is_swallowed_like_memcached() {
     let mut diff = Differential::start(&[]);
-    let mut script = b"set big 0 0 1048577\r\n".to_vec();
+    // memcached unlinks the old item when a set/ms is refused as too large; add keeps it.
+    let mut script = b"set big 0 0 1\r\nx\r\nset big 0 0 1048577\r\n".to_vec();
     script.extend(std::iter::repeat_n(b'x', 1_048_577));
     script.extend_from_slice(b"\r\nget big\r\nset ok 0 0 1\r\n1\r\n");
+    diff.check(&script);
+    let mut script = b"set m 0 0 1\r\nx\r\nms m 1048600 T0\r\n".to_vec();
+    script.extend(std::iter::repeat_n(b'y', 1_048_600));
+    script.extend_from_slice(b"\r\nmg m v\r\nset a 0 0 1\r\nx\r\nadd a 0 0 1048600\r\n");
+    script.extend(std::iter::repeat_n(b'z', 1_048_600));
+    script.extend_from_slice(b"\r\nget a\r\n");
     diff.check(&script);
 }
 

@@ -23,6 +23,22 @@ use crate::connection::After;
 use crate::counters::bump;
 use crate::shared::PrefixOp;
 
+/// memcached 1.6.18 converts `R<token>` like an exptime and wins the recache when the item's
+/// exptime is before it: relative values (up to 30 days) are seconds of TTL left, larger ones
+/// are absolute Unix times (at or before the process start: the start itself). Returned as the
+/// seconds-of-TTL-left threshold the store compares against.
+fn recache_threshold(token: i32, now: u32, started: u32) -> u32 {
+    let Ok(token) = u32::try_from(token) else {
+        return 0;
+    };
+    if i64::from(token) <= memcached_store::REALTIME_MAXDELTA {
+        return token;
+    }
+    let process_started = started.saturating_sub(MEMCACHED_START_OFFSET);
+    let absolute = if token <= process_started { process_started + 1 } else { token };
+    absolute.saturating_sub(now)
+}
+
 /// memcached keeps times relative to `process_started`, which it sets 62 seconds before the
 /// real start (`time(0) - ITEM_UPDATE_INTERVAL - 2`).
 const MEMCACHED_START_OFFSET: u32 = 62;
@@ -56,7 +72,7 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
         touch: flags.ttl().map(i64::from),
         no_bump: flags.no_lru_bump(),
         vivify: flags.vivify_ttl().map(i64::from),
-        recache_below: flags.recache_ttl().map(|t| u32::try_from(t).unwrap_or(0)),
+        recache_below: flags.recache_ttl().map(|r| recache_threshold(r, now, started)),
     };
     let hit = exec.store.meta_get(key, &opts, now, |item| {
         let info = MetaItemInfo {
@@ -188,7 +204,10 @@ pub fn meta_arithmetic(
             let hidden =
                 flags.quiet() && !created && status.hidden_by_quiet(MetaCommand::Arithmetic);
             if !hidden {
-                let ttl = ttl_left(exptime, now, exec.shared.clock.started());
+                // memcached 1.6.18 reports `t-1` for a counter `N` just created, although the
+                // item does get the N TTL.
+                let ttl =
+                    if created { -1 } else { ttl_left(exptime, now, exec.shared.clock.started()) };
                 encode_meta_arithmetic_hit(out, r, key, value, cas, ttl);
             }
             return After::Continue;
@@ -252,7 +271,19 @@ pub fn meta_debug(
 
 #[cfg(test)]
 mod tests {
-    use super::ttl_left;
+    use super::{recache_threshold, ttl_left};
+
+    #[test]
+    fn recache_tokens_convert_like_exptimes() {
+        let started = 1_000_000_000;
+        let now = started + 10;
+        assert_eq!(recache_threshold(30, now, started), 30);
+        assert_eq!(recache_threshold(-5, now, started), 0);
+        // Absolute time in the past (before the start): nothing wins.
+        assert_eq!(recache_threshold(2_592_001, now, started), 0);
+        // Absolute time 100 s ahead.
+        assert_eq!(recache_threshold(1_000_000_110, now, started), 100);
+    }
 
     #[test]
     fn ttl_flag_matches_memcached_arithmetic() {

@@ -27,8 +27,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use memcached_codec::{
-    decode_request, DecodeError, ErrorKind, Limits, LruCrawlerCommand, Recovery, Request,
-    StatusLine, StorageCommand, WatchFlags,
+    decode_request, DecodeError, ErrorKind, Limits, LruCrawlerCommand, MetaKey, Recovery, Request,
+    StatusLine, StorageCommand, WatchFlags, KEY_BUFFER_LEN,
 };
 use memcached_store::{Store, StoreConfig};
 
@@ -154,6 +154,35 @@ impl CommandExecutor {
         Step::Done { consumed, after: After::Continue }
     }
 
+    /// memcached 1.6.18 unlinks the old item when a `set` or `ms` (any mode) is refused as
+    /// too large (`add`/`replace`/`append`/`prepend`/`cas` keep it). The codec refuses such a
+    /// request before the store sees it, so the key is taken from the command line here.
+    fn unlink_too_large(&self, input: &[u8]) {
+        let line_end = input.iter().position(|&b| b == b'\n').unwrap_or(input.len());
+        let line = input[..line_end].strip_suffix(b"\r").unwrap_or(&input[..line_end]);
+        let mut tokens = line.split(|&b| b == b' ').filter(|t| !t.is_empty());
+        let (Some(command), Some(key)) = (tokens.next(), tokens.next()) else {
+            return;
+        };
+        let now = self.now();
+        match command {
+            b"set" => {
+                self.store.delete(key, now);
+            }
+            b"ms" => {
+                // Flags follow the data length; `b` means the key is base64.
+                let base64 = tokens.skip(1).any(|t| t == b"b");
+                if !base64 {
+                    self.store.delete(key, now);
+                } else if let Some(meta_key) = MetaKey::base64(key) {
+                    let mut buf = [0u8; KEY_BUFFER_LEN];
+                    self.store.delete(meta_key.decode(&mut buf), now);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// `watch [streams]`: `OK`, then the connection only receives log lines. It must be the
     /// first command of its batch, as in memcached ("cannot pipeline other commands before
     /// watch").
@@ -198,12 +227,14 @@ impl CommandExecutor {
         );
     }
 
-    fn decode_error(&mut self, error: DecodeError, input_len: usize, out: &mut Vec<u8>) -> Step {
+    fn decode_error(&mut self, error: DecodeError, input: &[u8], out: &mut Vec<u8>) -> Step {
+        let input_len = input.len();
         match error.recovery {
             Recovery::Close => Step::Hostile,
             Recovery::Discard(n) => {
                 if error.kind == ErrorKind::ObjectTooLarge {
                     bump(&self.counters.store_too_large, 1);
+                    self.unlink_too_large(input);
                 }
                 if let Some(line) = error.response_line() {
                     out.extend_from_slice(line);
@@ -261,7 +292,7 @@ impl CommandExecutor {
                 };
                 Step::Done { consumed, after }
             }
-            Err(error) => self.decode_error(error, input.len(), out),
+            Err(error) => self.decode_error(error, input, out),
         }
     }
 }
