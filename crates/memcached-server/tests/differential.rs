@@ -76,6 +76,23 @@ const ADMIN_SCRIPTS: &[&str] = &[
     "delete\r\ndelete a b c d\r\nincr\r\nincr a\r\ntouch a\r\ntouch a b\r\ngat\r\ngat 10\r\n",
 ];
 
+/// The `t` flag reports the TTL as it stands at the `t` token: `T`/`N` further right are not
+/// reflected yet (memcached 1.6.18 handles meta flags left to right).
+const TTL_ORDER_SCRIPTS: &[&str] = &[
+    "set x 0 0 1\r\nx\r\nmg x t T100\r\nmg x t\r\nmg x T200 t\r\n",
+    "set z 0 100 1\r\nx\r\nmg z t T0\r\nmg z t\r\n",
+    "mg n1 N30 t\r\nmg n2 t N30\r\nmg n2 t\r\n",
+    "set m 0 0 1\r\n5\r\nma m t T100\r\nma m T100 t\r\nma e t N100\r\nma g N100 t\r\n",
+];
+
+#[test]
+fn ttl_flag_order_matches_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in TTL_ORDER_SCRIPTS {
+        diff.check_masking_ttl(script);
+    }
+}
+
 #[test]
 fn meta_scripts_match_memcached() {
     let mut diff = Differential::start(&[]);

@@ -9,8 +9,9 @@
 use memcached_codec::{
     encode_meta_arithmetic_hit, encode_meta_debug_reply, encode_meta_get_hit,
     encode_meta_noop_reply, encode_meta_set_result, encode_meta_status, ErrorKind,
-    MetaArithmeticMode, MetaArithmeticRequest, MetaCommand, MetaDebugRequest, MetaItemInfo,
-    MetaRequest, MetaSetMode as CodecSetMode, MetaSetRequest, MetaStatus, KEY_BUFFER_LEN,
+    MetaArithmeticMode, MetaArithmeticRequest, MetaCommand, MetaDebugRequest, MetaFlags,
+    MetaItemInfo, MetaRequest, MetaSetMode as CodecSetMode, MetaSetRequest, MetaStatus,
+    KEY_BUFFER_LEN,
 };
 use memcached_store::{
     ArithOp, ArithOutcome, DeleteOutcome, MetaArith, MetaDelete, MetaGet, MetaSet, MetaSetMode,
@@ -60,6 +61,22 @@ fn ttl_left(exptime: u32, now: u32, started: u32) -> i64 {
     i64::from(relative_exptime.wrapping_sub(relative_now))
 }
 
+/// True when flag `first` comes before flag `second` in the request (or `second` is absent).
+///
+/// memcached 1.6.18 handles meta flags left to right, so the `t` it returns is the TTL as it
+/// stood at the `t` token: a `T` (touch) or `N` (vivify) further right is not reflected yet
+/// (`mg k t T100` answers the old TTL, `mg k T100 t` the new one).
+fn flag_precedes(flags: &MetaFlags<'_>, first: u8, second: u8) -> bool {
+    let mut seen_first = false;
+    for token in flags.tokens() {
+        if token.flag == second {
+            return seen_first;
+        }
+        seen_first |= token.flag == first;
+    }
+    seen_first
+}
+
 /// `mg <key> <flags>*`.
 pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u8>) -> After {
     bump(&exec.counters.cmd_meta, 1);
@@ -68,17 +85,25 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
     let now = exec.now();
     let started = exec.shared.clock.started();
     let flags = &r.flags;
+    // A `T` right of `t`: report the TTL before the touch, then touch.
+    let touch_after_reply = flags.ttl().is_some() && flag_precedes(flags, b't', b'T');
+    let t_before_vivify = flag_precedes(flags, b't', b'N');
     let opts = MetaGet {
-        touch: flags.ttl().map(i64::from),
+        touch: if touch_after_reply { None } else { flags.ttl().map(i64::from) },
         no_bump: flags.no_lru_bump(),
         vivify: flags.vivify_ttl().map(i64::from),
         recache_below: flags.recache_ttl().map(|r| recache_threshold(r, now, started)),
     };
     let hit = exec.store.meta_get(key, &opts, now, |item| {
+        let ttl = if item.created() && t_before_vivify {
+            -1
+        } else {
+            ttl_left(item.exptime(), now, started)
+        };
         let info = MetaItemInfo {
             client_flags: item.flags(),
             cas: item.cas(),
-            ttl_left: ttl_left(item.exptime(), now, started),
+            ttl_left: ttl,
             last_access: u64::from(item.seconds_since_access(now)),
             fetched: item.fetched_before(),
             size: item.value().len(),
@@ -90,6 +115,9 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
         encode_meta_get_hit(out, r, key, &info, value);
         (item.class_id(), item.value().len())
     });
+    if let (true, Some(ttl)) = (touch_after_reply && hit.is_some(), flags.ttl()) {
+        exec.store.touch(key, i64::from(ttl), now);
+    }
     if exec.shared.log.active() {
         exec.log_fetch(key, hit);
     }
@@ -184,6 +212,7 @@ pub fn meta_arithmetic(
     let key = r.key.decode(&mut key_buf);
     let flags = &r.flags;
     let now = exec.now();
+    let touch_after_reply = flags.ttl().is_some() && flag_precedes(flags, b't', b'T');
     let opts = MetaArith {
         op: match r.mode {
             MetaArithmeticMode::Incr => ArithOp::Incr,
@@ -193,7 +222,7 @@ pub fn meta_arithmetic(
         compare_cas: flags.compare_cas(),
         vivify: flags.vivify_ttl().map(i64::from),
         initial: r.initial(),
-        new_ttl: flags.ttl().map(i64::from),
+        new_ttl: if touch_after_reply { None } else { flags.ttl().map(i64::from) },
     };
     let as_request = MetaRequest { key: r.key, flags: r.flags };
     let status = match exec.store.meta_arith(key, &opts, now) {
@@ -204,11 +233,16 @@ pub fn meta_arithmetic(
             let hidden =
                 flags.quiet() && !created && status.hidden_by_quiet(MetaCommand::Arithmetic);
             if !hidden {
-                // memcached 1.6.18 reports `t-1` for a counter `N` just created, although the
-                // item does get the N TTL.
-                let ttl =
-                    if created { -1 } else { ttl_left(exptime, now, exec.shared.clock.started()) };
+                // A `t` left of `N` on a counter just created reports no TTL yet (`t-1`).
+                let ttl = if created && flag_precedes(flags, b't', b'N') {
+                    -1
+                } else {
+                    ttl_left(exptime, now, exec.shared.clock.started())
+                };
                 encode_meta_arithmetic_hit(out, r, key, value, cas, ttl);
+            }
+            if let (true, Some(ttl)) = (touch_after_reply, flags.ttl()) {
+                exec.store.touch(key, i64::from(ttl), now);
             }
             return After::Continue;
         }
