@@ -46,7 +46,13 @@
 //!   multi-get reply over 64 MiB becomes `SERVER_ERROR out of memory writing get response`, and
 //!   a request line (e.g. a multi-get) over `2 x -I` (at least 2 MiB) closes the connection;
 //! - running as root without `-u` is allowed (memcached refuses), so that
-//!   `cargo run -p memcached-server` works; with `-u` the user is switched as in memcached.
+//!   `cargo run -p memcached-server` works; with `-u` the user is switched as in memcached;
+//! - `lru tune|mode|temp_ttl` and `slabs automove ratio` are accepted with memcached's replies
+//!   but the store (CLOCK per slab class, not a segmented LRU) has nothing to tune;
+//!   `stats conns` shows UNIX clients by path where memcached prints `?:<AF 0>`.
+//!
+//! Item semantics (expiry, CAS, meta flags) are the store's; the differences still known there
+//! are listed by the generated differential test (`tests/differential_generated.rs`).
 
 pub mod clock;
 pub mod commands;
