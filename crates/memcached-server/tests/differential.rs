@@ -180,3 +180,29 @@ fn ascii_auth_matches_memcached() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn stats_field_names_match_memcached() {
+    let mut diff = Differential::start(&[]);
+    diff.check("set a 0 0 1\r\n1\r\n");
+    // Names only (values differ by nature); per-class prefixes like `1:` / `items:1:` dropped.
+    let names = |stats: Vec<(String, String)>| -> Vec<String> {
+        stats
+            .into_iter()
+            .map(|(name, _)| {
+                let name = name.strip_prefix("items:").unwrap_or(&name).to_owned();
+                match name.split_once(':') {
+                    Some((class, rest)) if class.bytes().all(|b| b.is_ascii_digit()) => {
+                        rest.to_owned()
+                    }
+                    _ => name,
+                }
+            })
+            .collect()
+    };
+    for sub in ["", "settings", "items", "slabs"] {
+        let theirs = names(diff.reference_client.stats(sub));
+        let ours = names(diff.ours_client.stats(sub));
+        assert_eq!(ours, theirs, "field names of `stats {sub}`");
+    }
+}

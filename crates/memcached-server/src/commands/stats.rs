@@ -21,6 +21,20 @@ use super::{CommandExecutor, REPORTED_VERSION};
 use crate::connection::{After, Session};
 use crate::counters::CounterTotals;
 
+/// `stats items` fields memcached 1.6.18 prints after `crawler_reclaimed` for each class.
+const SEGMENTED_LRU_ITEM_FIELDS: [&str; 10] = [
+    "crawler_items_checked",
+    "lrutail_reflocked",
+    "moves_to_cold",
+    "moves_to_warm",
+    "moves_within_lru",
+    "direct_reclaims",
+    "hits_to_hot",
+    "hits_to_warm",
+    "hits_to_cold",
+    "hits_to_temp",
+];
+
 /// Executes a stats request.
 pub fn stats(
     exec: &mut CommandExecutor,
@@ -32,14 +46,33 @@ pub fn stats(
         StatsRequest::General => general(exec, out),
         StatsRequest::Settings => settings(exec, out),
         StatsRequest::Items => {
-            for (name, value) in exec.store.item_stats(exec.now()).pairs() {
-                encode_stat_u64(out, name.as_bytes(), value);
+            let pairs = exec.store.item_stats(exec.now()).pairs();
+            let store_has_lru_fields = pairs.iter().any(|(n, _)| n.ends_with(":hits_to_hot"));
+            for (name, value) in &pairs {
+                encode_stat_u64(out, name.as_bytes(), *value);
+                // memcached 1.6.18's segmented-LRU counters follow `crawler_reclaimed`; the
+                // store has no such segments, so they are reported as 0 (field list intact
+                // for monitoring tools).
+                if let Some(class) = name.strip_suffix(":crawler_reclaimed") {
+                    if !store_has_lru_fields {
+                        for field in SEGMENTED_LRU_ITEM_FIELDS {
+                            encode_stat_fmt(
+                                out,
+                                format_args!("{class}:{field}"),
+                                format_args!("0"),
+                            );
+                        }
+                    }
+                }
             }
             encode_end(out);
         }
         StatsRequest::Slabs => {
             for (name, value) in exec.store.slab_stats().pairs() {
-                encode_stat_u64(out, name.as_bytes(), value);
+                // memcached 1.6.18 prints mem_requested in `stats items`, not here.
+                if !name.ends_with(":mem_requested") {
+                    encode_stat_u64(out, name.as_bytes(), value);
+                }
             }
             encode_end(out);
         }
