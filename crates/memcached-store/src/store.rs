@@ -223,7 +223,8 @@ impl Store {
             meta: true,
             vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
             recache_below: opts.recache_below,
-            gat: false,
+            // memcached counts an mg with T as a touch (cmd_touch, touch_hits), not a get.
+            gat: opts.touch.is_some(),
             uncounted: false,
         };
         self.read(key, now, o, f)

@@ -442,7 +442,13 @@ fn meta_get_vivify_and_recache_wins() {
         Some((false, 9))
     );
     let t = MetaGet { touch: Some(50), ..Default::default() };
+    let before = s.stats();
     assert_eq!(s.meta_get(b"u", &t, NOW + 10, |i| i.ttl(NOW + 10)), Some(50));
+    let after = s.stats();
+    assert_eq!(
+        (after.cmd_get, after.cmd_touch, after.touch_hits),
+        (before.cmd_get, before.cmd_touch + 1, before.touch_hits + 1)
+    );
 }
 
 #[test]
