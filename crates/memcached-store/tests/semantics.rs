@@ -699,3 +699,20 @@ fn a_reader_inside_one_shard_does_not_block_other_shards() {
     done_tx.send(()).unwrap();
     assert_eq!(reader.join().unwrap(), Some(true));
 }
+
+#[test]
+fn memory_efficiency_targets_hold() {
+    // The 64 MB targets at 8 MB (same per-page arithmetic): >= 75 % of raw capacity at 100-byte
+    // values, >= 85 % at 1000-byte values (10-byte keys). See docs/STORAGE.md.
+    for (value_len, target) in [(100usize, 0.75), (1000, 0.85)] {
+        let s = Store::with_seed(StoreConfig::default().with_memory_mb(8), 1).unwrap();
+        let raw = (8u64 << 20) / (10 + value_len as u64);
+        let value = vec![b'v'; value_len];
+        for i in 0..raw + raw / 4 {
+            s.set(format!("{i:010}").as_bytes(), &value, 0, 0, NOW, SetMode::Set).unwrap();
+        }
+        let held = s.stats().curr_items;
+        assert!(held as f64 >= target * raw as f64, "{value_len} B: {held} of {raw}");
+        assert!(s.stats().evictions > 0);
+    }
+}
