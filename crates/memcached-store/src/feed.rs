@@ -79,12 +79,21 @@ struct FeedShared {
     overflowed: AtomicBool,
 }
 
+/// A writer's handle on the queue; every shard keeps a clone, so publishing takes no lock
+/// beyond the shard lock the writer already holds.
+#[derive(Debug, Clone)]
+pub(crate) struct FeedSender {
+    tx: Sender<ChangeRecord>,
+    shared: Arc<FeedShared>,
+}
+
 /// The store side of the feed.
 #[derive(Debug)]
 pub(crate) struct Feed {
     active: AtomicBool,
     seq: AtomicU64,
-    tx: Mutex<Option<(Sender<ChangeRecord>, Arc<FeedShared>)>>,
+    /// For the rare store-level records (flush_all).
+    tx: Mutex<Option<FeedSender>>,
 }
 
 impl Feed {
@@ -98,31 +107,47 @@ impl Feed {
         self.active.load(Ordering::Relaxed)
     }
 
-    pub fn subscribe(&self, capacity: usize) -> FeedReceiver {
+    /// A new queue; the caller hands the sender to every shard, then calls [`Feed::activate`].
+    pub fn open(&self, capacity: usize) -> (FeedReceiver, FeedSender) {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
         let shared =
             Arc::new(FeedShared { lost: AtomicU64::new(0), overflowed: AtomicBool::new(false) });
-        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, Arc::clone(&shared)));
-        self.active.store(true, Ordering::Release);
-        FeedReceiver { rx, shared }
+        let sender = FeedSender { tx, shared: Arc::clone(&shared) };
+        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
+        (FeedReceiver { rx, shared }, sender)
     }
 
-    /// Sends a record built by `make` (only called when active); never blocks.
+    /// Turns publishing on.
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// Sends a record built by `make` through `sender`; never blocks. Returns false when the
+    /// subscriber is gone (the caller drops its sender; the feed turns itself off).
     #[cold]
-    pub fn publish(&self, make: impl FnOnce(u64) -> ChangeRecord) {
-        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((tx, shared)) = guard.as_ref() else { return };
+    pub fn send(&self, sender: &FeedSender, make: impl FnOnce(u64) -> ChangeRecord) -> bool {
         let version = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        match tx.try_send(make(version)) {
-            Ok(()) => {}
+        match sender.tx.try_send(make(version)) {
+            Ok(()) => true,
             Err(TrySendError::Full(_)) => {
-                shared.lost.fetch_add(1, Ordering::Relaxed);
-                shared.overflowed.store(true, Ordering::Release);
+                sender.shared.lost.fetch_add(1, Ordering::Relaxed);
+                sender.shared.overflowed.store(true, Ordering::Release);
+                true
             }
             Err(TrySendError::Disconnected(_)) => {
-                drop(guard);
                 self.active.store(false, Ordering::Relaxed);
-                *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                false
+            }
+        }
+    }
+
+    /// Store-level publish (flush_all), through the feed's own sender.
+    #[cold]
+    pub fn publish(&self, make: impl FnOnce(u64) -> ChangeRecord) {
+        let mut guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = guard.as_ref() {
+            if !self.send(sender, make) {
+                *guard = None;
             }
         }
     }

@@ -399,7 +399,12 @@ impl Store {
     /// Subscribes to the change feed (replacing an earlier subscriber). `capacity` bounds the
     /// queue; overflow is counted in [`FeedReceiver::take_lost`], writers never wait.
     pub fn subscribe(&self, capacity: usize) -> FeedReceiver {
-        self.feed.subscribe(capacity)
+        let (receiver, sender) = self.feed.open(capacity);
+        for i in 0..self.shards.len() {
+            self.lock(i).feed_tx = Some(sender.clone());
+        }
+        self.feed.activate();
+        receiver
     }
 
     /// Applies a record received from a replication peer, without publishing it again.

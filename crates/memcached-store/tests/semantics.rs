@@ -553,6 +553,15 @@ fn change_feed_records_mutations_and_counts_overflow() {
     }
     assert!(echo.try_recv().is_none());
     assert_eq!(get(&peer, b"k3", NOW).unwrap(), b"v");
+
+    // Dropping the receiver turns the feed off; a new subscriber gets records again.
+    drop(feed);
+    set(&s, b"after_drop", b"x", 0, NOW);
+    let again = s.subscribe(8);
+    s.flush_all(0, NOW);
+    set(&s, b"z", b"1", 0, NOW + 1);
+    assert_eq!(again.try_recv().unwrap().op, ChangeOp::FlushAll);
+    assert_eq!(again.try_recv().unwrap().key, b"z");
 }
 
 #[test]

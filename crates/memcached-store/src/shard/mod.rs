@@ -19,7 +19,7 @@ mod read;
 mod rebalance;
 
 use crate::config::Geometry;
-use crate::feed::{ChangeOp, ChangeRecord, Feed};
+use crate::feed::{ChangeOp, ChangeRecord, Feed, FeedSender};
 use crate::index::{HashIndex, KeyHasher, Slot};
 use crate::item::{self, bits, item_total_len, write_header, RawItem, OFF_ATIME, OFF_BITS};
 use crate::lru::{advance, CLOCK_SCAN_LIMIT, RECLAIM_SCAN_LIMIT};
@@ -139,6 +139,8 @@ pub(crate) struct Shard {
     scratch: Vec<u8>,
     /// Item bytes while an item moves between chunks (page rebalancing).
     move_buf: Vec<u8>,
+    /// This shard's handle on the change feed queue (None without a subscriber).
+    pub feed_tx: Option<FeedSender>,
     crawl_slot: usize,
     crawl_chunk: usize,
     cas_enabled: bool,
@@ -191,6 +193,7 @@ impl Shard {
             oldest_cas: 0,
             scratch: Vec::new(),
             move_buf: Vec::new(),
+            feed_tx: None,
             crawl_slot: 0,
             crawl_chunk: 0,
             cas_enabled: geo.cas_enabled,
@@ -432,16 +435,17 @@ impl Shard {
         Err(StoreError::OutOfMemory)
     }
 
-    fn publish(&self, ctx: &Ctx<'_>, op: ChangeOp, r: Option<ChunkRef>, key: &[u8]) {
+    fn publish(&mut self, ctx: &Ctx<'_>, op: ChangeOp, r: Option<ChunkRef>, key: &[u8]) {
         if !ctx.feed.active() {
             return;
         }
+        let Some(sender) = self.feed_tx.as_ref() else { return };
         let now = ctx.now;
-        match r {
+        let delivered = match r {
             Some(r) => {
-                let raw = self.raw(r);
+                let raw = RawItem::new(self.mem.chunk(r), self.cas_enabled);
                 let with_value = !matches!(op, ChangeOp::Touch);
-                ctx.feed.publish(|version| ChangeRecord {
+                ctx.feed.send(sender, |version| ChangeRecord {
                     op,
                     key: raw.key().to_vec(),
                     flags: raw.flags(),
@@ -452,7 +456,7 @@ impl Shard {
                     time: now,
                 })
             }
-            None => ctx.feed.publish(|version| ChangeRecord {
+            None => ctx.feed.send(sender, |version| ChangeRecord {
                 op,
                 key: key.to_vec(),
                 flags: 0,
@@ -462,6 +466,9 @@ impl Shard {
                 version,
                 time: now,
             }),
+        };
+        if !delivered {
+            self.feed_tx = None;
         }
     }
 
