@@ -15,7 +15,10 @@ use crate::response::next_reply;
 /// What a run measured.
 #[derive(Default)]
 pub struct Report {
+    /// Operations completed inside the measured window.
     pub ops: u64,
+    /// Operations completed during the whole run, warm-up included (for CPU time per op).
+    pub all_ops: u64,
     pub seconds: f64,
     pub latency: Histogram,
     pub hits: u64,
@@ -29,9 +32,10 @@ impl fmt::Display for Report {
         let micros = |q| self.latency.quantile(q) as f64 / 1000.0;
         write!(
             f,
-            "ops={} seconds={:.3} ops_per_sec={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} \
-             hits={} misses={} errors={}",
+            "ops={} all_ops={} seconds={:.3} ops_per_sec={:.0} p50_us={:.1} p99_us={:.1} \
+             p999_us={:.1} hits={} misses={} errors={}",
             self.ops,
+            self.all_ops,
             self.seconds,
             per_sec,
             micros(0.5),
@@ -64,6 +68,7 @@ pub fn run(options: &Options) -> io::Result<Report> {
     for result in results {
         let part = result?;
         total.ops += part.ops;
+        total.all_ops += part.all_ops;
         total.hits += part.hits;
         total.misses += part.misses;
         total.errors += part.errors;
@@ -106,7 +111,7 @@ fn fill(options: &Options) -> io::Result<Report> {
             .collect();
         workers.into_iter().map(|w| w.join().expect("fill thread panicked")).collect()
     });
-    let mut report = Report { ops: options.keys, ..Report::default() };
+    let mut report = Report { ops: options.keys, all_ops: options.keys, ..Report::default() };
     for result in results {
         report.errors += result?;
     }
@@ -299,6 +304,7 @@ fn receive(
             }
             if connection.replies_seen == connection.batch_is_get.len() {
                 let now = Instant::now();
+                report.all_ops += options.depth as u64;
                 if measured && now <= stop_at {
                     let nanos = now.duration_since(connection.batch_started).as_nanos() as u64;
                     for _ in 0..options.depth {

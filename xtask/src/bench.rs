@@ -2,14 +2,22 @@
 //!
 //! ```text
 //!   core 0: memcached -t 1        core 0: memcached-server -t 1     (both started up front)
-//!   core 1: loadgen  --server A | loadgen --server B | A | B | A | B   (alternating pairs)
+//!   core 1: loadgen  --server A | B , then B | A , then A | B ...    (alternating pairs)
 //! ```
 //!
-//! For every workload the two servers are filled the same way, then measured in alternating
-//! A/B pairs; the table reports medians and per-pair ratios (ours / memcached), with the server's
-//! CPU time per operation read from /proc/<pid>/stat. A memory-efficiency run fills `-m 64` with
-//! 10-byte keys until evictions begin and reports the items each server holds. The result
-//! replaces the generated section of docs/benchmarks.md.
+//! For every workload the two servers get the same flags and the same fill, then are measured in
+//! alternating A/B pairs (the order flips every pair, so a slow drift of the shared machine does
+//! not always hit the same server). The table reports medians and per-pair ratios (ours /
+//! memcached). Server CPU time per operation is the sum of the first field of
+//! `/proc/<pid>/task/*/schedstat` (nanoseconds on a CPU, every thread of the server) over the
+//! whole loadgen run, divided by every operation loadgen completed in it (warm-up included).
+//!
+//! A memory-efficiency run fills `-m 64` with 10-byte keys and 100-byte, then 1000-byte values
+//! until evictions begin and reports the items each server holds against the raw capacity.
+//! The result replaces the generated section of docs/benchmarks.md.
+//!
+//! Flags: `--quick` (1 pair of 2 s), `--pairs N`, `--seconds S`, `--only TEXT` (workloads whose
+//! name contains TEXT; skips the memory run unless TEXT is `memory`), `--no-write`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,6 +27,9 @@ use std::time::Duration;
 const MEMCACHED: &str = "/usr/bin/memcached";
 const SECTION_START: &str = "<!-- xtask-bench:start -->";
 const SECTION_END: &str = "<!-- xtask-bench:end -->";
+/// Ports used by the benchmark servers (workload i uses BASE_PORT + 2i and + 2i + 1).
+const BASE_PORT: u16 = 28_100;
+const MEMORY_BASE_PORT: u16 = 28_200;
 
 /// One load shape, applied identically to both servers.
 struct Workload {
@@ -70,14 +81,76 @@ const WORKLOADS: &[Workload] = &[
 #[derive(Clone, Copy, Default)]
 struct Sample {
     ops_per_sec: f64,
+    p50_us: f64,
     p99_us: f64,
     cpu_us_per_op: f64,
 }
 
+/// What the command line asked for.
+struct BenchOptions {
+    quick: bool,
+    pairs: usize,
+    seconds: String,
+    only: Option<String>,
+    write: bool,
+}
+
+impl BenchOptions {
+    fn parse(args: &[String]) -> Result<BenchOptions, String> {
+        let quick = args.iter().any(|a| a == "--quick");
+        let mut options = BenchOptions {
+            quick,
+            pairs: if quick { 1 } else { 3 },
+            seconds: if quick { "2" } else { "5" }.to_string(),
+            only: None,
+            write: true,
+        };
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            let mut value = || rest.next().cloned().ok_or_else(|| format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--quick" => {}
+                "--no-write" => options.write = false,
+                "--pairs" => {
+                    options.pairs = value()?.parse().map_err(|_| "--pairs: not a number")?;
+                    if options.pairs == 0 {
+                        return Err("--pairs must be at least 1".into());
+                    }
+                }
+                "--seconds" => {
+                    let seconds = value()?;
+                    seconds.parse::<f64>().map_err(|_| "--seconds: not a number")?;
+                    options.seconds = seconds;
+                }
+                "--only" => options.only = Some(value()?),
+                other => return Err(format!("bench: unknown option {other}")),
+            }
+        }
+        Ok(options)
+    }
+
+    /// The command line that reproduces this run, for the table's header.
+    fn command(&self) -> String {
+        let mut command = String::from("cargo xtask bench");
+        if self.quick {
+            command.push_str(" --quick");
+        }
+        let default_pairs = if self.quick { 1 } else { 3 };
+        if self.pairs != default_pairs {
+            command.push_str(&format!(" --pairs {}", self.pairs));
+        }
+        if self.seconds != if self.quick { "2" } else { "5" } {
+            command.push_str(&format!(" --seconds {}", self.seconds));
+        }
+        if let Some(only) = &self.only {
+            command.push_str(&format!(" --only '{only}'"));
+        }
+        command
+    }
+}
+
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let quick = args.iter().any(|a| a == "--quick");
-    let pairs = if quick { 1 } else { 3 };
-    let seconds = if quick { "2" } else { "5" };
+    let options = BenchOptions::parse(args)?;
     if !Path::new(MEMCACHED).exists() {
         return Err(format!("{MEMCACHED} is missing: run `cargo xtask setup` as root"));
     }
@@ -88,16 +161,34 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let target = target_dir();
     let ours = format!("{target}/release/memcached-server");
     let loadgen = format!("{target}/release/loadgen");
+    let pairs = options.pairs;
+    let seconds = options.seconds.as_str();
 
     let mut table = String::new();
-    writeln!(table, "Command: `cargo xtask bench{}`; {pairs} A/B pair(s) of {seconds} s per workload; memcached 1.6.18 = A, ours = B.", if quick { " --quick" } else { "" }).unwrap();
-    writeln!(table, "Servers pinned to core 0 and loadgen to core 1 (except the -t 2 row). Ratios are B/A per pair; medians over pairs.\n").unwrap();
-    writeln!(table, "| workload | memcached ops/s | ours ops/s | ops/s ratio (per pair) | p99 µs A / B | CPU µs/op A / B (ratio) |").unwrap();
-    writeln!(table, "|---|---|---|---|---|---|").unwrap();
+    writeln!(
+        table,
+        "Command: `{}` (commit {}, {}; load average before: {}).",
+        options.command(),
+        git_commit(),
+        utc_now(),
+        load_average()
+    )
+    .unwrap();
+    writeln!(table, "{pairs} A/B pair(s) of {seconds} s per workload after 1 s of warm-up; memcached 1.6.18 = A, ours = B, both with `-m 1024 -t N -U 0`, filled with the workload's 100,000 keys first.").unwrap();
+    writeln!(table, "Servers pinned to core 0 and loadgen to core 1 (except the -t 2 row). Ratios are B/A per pair; medians over pairs.").unwrap();
+    writeln!(table, "CPU µs/op: server CPU time (all threads, /proc/<pid>/task/*/schedstat) over the run / operations in the run. The machine has 2 cores shared with other work, so absolute numbers move between runs; compare within a row.\n").unwrap();
+    writeln!(table, "| workload | memcached ops/s | ours ops/s | ops/s ratio (per pair) | p50 µs A / B | p99 µs A / B | CPU µs/op A / B | CPU ratio (per pair) |").unwrap();
+    writeln!(table, "|---|---|---|---|---|---|---|---|").unwrap();
 
+    let mut summary = Summary::default();
     for (index, workload) in WORKLOADS.iter().enumerate() {
+        if let Some(only) = &options.only {
+            if !workload.name.contains(only.as_str()) {
+                continue;
+            }
+        }
         let pinned = workload.server_threads == 1;
-        let port_a = 26_100 + index as u16 * 2;
+        let port_a = BASE_PORT + index as u16 * 2;
         let port_b = port_a + 1;
         let threads = workload.server_threads.to_string();
         let server_args = ["-m", "1024", "-t", threads.as_str(), "-l", "127.0.0.1", "-U", "0"];
@@ -113,41 +204,140 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         }
         let mut samples_a = Vec::new();
         let mut samples_b = Vec::new();
-        for _ in 0..pairs {
-            samples_a.push(measure(&loadgen, &a, workload, seconds, pinned)?);
-            samples_b.push(measure(&loadgen, &b, workload, seconds, pinned)?);
+        for pair in 0..pairs {
+            if pair % 2 == 0 {
+                samples_a.push(measure(&loadgen, &a, workload, seconds, pinned)?);
+                samples_b.push(measure(&loadgen, &b, workload, seconds, pinned)?);
+            } else {
+                samples_b.push(measure(&loadgen, &b, workload, seconds, pinned)?);
+                samples_a.push(measure(&loadgen, &a, workload, seconds, pinned)?);
+            }
         }
-        let ratios: Vec<f64> =
-            samples_a.iter().zip(&samples_b).map(|(a, b)| b.ops_per_sec / a.ops_per_sec).collect();
+        let ratios = |f: fn(&Sample) -> f64| -> Vec<f64> {
+            samples_a.iter().zip(&samples_b).map(|(a, b)| f(b) / f(a)).collect()
+        };
+        let ops_ratios = ratios(|s| s.ops_per_sec);
+        let cpu_ratios = ratios(|s| s.cpu_us_per_op);
+        let p99_ratios = ratios(|s| s.p99_us);
         let (ma, mb) = (median_sample(&samples_a), median_sample(&samples_b));
         writeln!(
             table,
-            "| {} | {:.0} | {:.0} | {:.2}x ({}) | {:.0} / {:.0} | {:.2} / {:.2} ({:.2}x) |",
+            "| {} | {:.0} | {:.0} | {:.2}x ({}) | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.2}x ({}) |",
             workload.name,
             ma.ops_per_sec,
             mb.ops_per_sec,
-            median(&ratios),
-            ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", "),
+            median(&ops_ratios),
+            list(&ops_ratios),
+            ma.p50_us,
+            mb.p50_us,
             ma.p99_us,
             mb.p99_us,
             ma.cpu_us_per_op,
             mb.cpu_us_per_op,
-            mb.cpu_us_per_op / ma.cpu_us_per_op,
+            median(&cpu_ratios),
+            list(&cpu_ratios),
         )
         .unwrap();
         eprintln!("xtask bench: {}", table.lines().last().unwrap_or(""));
+        match index {
+            0 => {
+                summary.unpipelined_cpu_ratio = Some(median(&cpu_ratios));
+                summary.unpipelined_p99_ratio = Some(median(&p99_ratios));
+            }
+            1 => summary.pipelined_ops_ratio = Some(median(&ops_ratios)),
+            _ => {}
+        }
     }
 
-    writeln!(table, "\nMemory efficiency (`-m 64`, 10-byte keys, filled until evictions begin; raw capacity = 64 MiB / (key + value)):\n").unwrap();
-    writeln!(table, "| value size | raw capacity | memcached items (% raw) | ours items (% raw) |")
-        .unwrap();
+    let run_memory = options.only.as_deref().is_none_or(|only| only == "memory");
+    if run_memory {
+        memory_efficiency(&ours, &loadgen, &mut table, &mut summary)?;
+    }
+    summary.write(&mut table);
+    println!("{table}");
+    if options.write {
+        write_section(&table)?;
+    }
+    Ok(())
+}
+
+/// The ratios the targets of issue 6 are about.
+#[derive(Default)]
+struct Summary {
+    pipelined_ops_ratio: Option<f64>,
+    unpipelined_cpu_ratio: Option<f64>,
+    unpipelined_p99_ratio: Option<f64>,
+    memory_100: Option<(f64, f64)>,
+    memory_1000: Option<(f64, f64)>,
+}
+
+impl Summary {
+    fn write(&self, table: &mut String) {
+        let verdict = |met: bool| if met { "met" } else { "NOT met" };
+        writeln!(table, "\nTargets (medians of this run):\n").unwrap();
+        if let Some(r) = self.pipelined_ops_ratio {
+            writeln!(
+                table,
+                "- pipeline 16 ops/s >= 2.0x memcached: {r:.2}x, {}",
+                verdict(r >= 2.0)
+            )
+            .unwrap();
+        }
+        if let Some(r) = self.unpipelined_cpu_ratio {
+            writeln!(
+                table,
+                "- no pipelining, CPU per op <= 0.8x memcached: {r:.2}x, {}",
+                verdict(r <= 0.8)
+            )
+            .unwrap();
+        }
+        if let Some(r) = self.unpipelined_p99_ratio {
+            writeln!(
+                table,
+                "- no pipelining, p99 no worse than memcached: {r:.2}x, {}",
+                verdict(r <= 1.0)
+            )
+            .unwrap();
+        }
+        if let Some((ours, _)) = self.memory_100 {
+            writeln!(
+                table,
+                "- 100 B values: >= 75 % of raw capacity: {ours:.1} %, {}",
+                verdict(ours >= 75.0)
+            )
+            .unwrap();
+        }
+        if let Some((ours, theirs)) = self.memory_1000 {
+            writeln!(
+                table,
+                "- 1000 B values: no worse than memcached ({theirs:.1} %): {ours:.1} %, {}",
+                verdict(ours >= theirs)
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// Fills `-m 64` servers until evictions begin and writes the items each holds.
+fn memory_efficiency(
+    ours: &str,
+    loadgen: &str,
+    table: &mut String,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    writeln!(table, "\nMemory efficiency (`-m 64 -t 1`, 10-byte keys, 1.4x the raw capacity written so evictions have begun; raw capacity = 64 MiB / (key + value)):\n").unwrap();
+    writeln!(
+        table,
+        "| value size | raw capacity | memcached items (% raw), evictions | ours items (% raw), evictions |"
+    )
+    .unwrap();
     writeln!(table, "|---|---|---|---|").unwrap();
     for (index, value_size) in [100u64, 1000].into_iter().enumerate() {
         let raw = (64u64 << 20) / (10 + value_size);
         let keys = (raw * 14 / 10).to_string();
-        let port_a = 26_200 + index as u16 * 2;
+        let port_a = MEMORY_BASE_PORT + index as u16 * 2;
         let mut held = Vec::new();
-        for (binary, port) in [(MEMCACHED, port_a), (ours.as_str(), port_a + 1)] {
+        for (binary, port) in [(MEMCACHED, port_a), (ours, port_a + 1)] {
             let server = Server::start(
                 binary,
                 port,
@@ -156,7 +346,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             )?;
             let address = format!("127.0.0.1:{port}");
             run_loadgen(
-                &loadgen,
+                loadgen,
                 &[
                     "--server",
                     &address,
@@ -168,21 +358,33 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 ],
                 true,
             )?;
-            held.push(stat_value(port, "curr_items")?);
+            held.push((stat_value(port, "curr_items")?, stat_value(port, "evictions")?));
             drop(server);
         }
+        let percent = |items: u64| items as f64 * 100.0 / raw as f64;
         writeln!(
             table,
-            "| {value_size} B | {raw} | {} ({:.1} %) | {} ({:.1} %) |",
-            held[0],
-            held[0] as f64 * 100.0 / raw as f64,
-            held[1],
-            held[1] as f64 * 100.0 / raw as f64
+            "| {value_size} B | {raw} | {} ({:.1} %), {} | {} ({:.1} %), {} |",
+            held[0].0,
+            percent(held[0].0),
+            held[0].1,
+            held[1].0,
+            percent(held[1].0),
+            held[1].1
         )
         .unwrap();
+        let result = Some((percent(held[1].0), percent(held[0].0)));
+        if value_size == 100 {
+            summary.memory_100 = result;
+        } else {
+            summary.memory_1000 = result;
+        }
     }
-    println!("{table}");
-    write_section(&table)
+    Ok(())
+}
+
+fn list(values: &[f64]) -> String {
+    values.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 fn value_size_of(workload: &Workload) -> &'static str {
@@ -200,24 +402,21 @@ fn measure(
     let address = format!("127.0.0.1:{}", server.port);
     let mut args = vec!["--server", address.as_str(), "--duration", seconds, "--warmup", "1"];
     args.extend_from_slice(workload.loadgen_args);
-    let cpu_before = server.cpu_ticks()?;
+    let cpu_before = server.cpu_nanos()?;
     let line = run_loadgen(loadgen, &args, pinned)?;
-    let cpu_after = server.cpu_ticks()?;
+    let cpu_after = server.cpu_nanos()?;
     let field = |name: &str| -> Result<f64, String> {
         line.split_whitespace()
             .find_map(|pair| pair.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("loadgen output lacks {name}: {line}"))
     };
-    let ops = field("ops")?;
-    // The CPU window includes the 1 s warm-up, whose operations are not in `ops`; scale the ops
-    // by the ratio of the whole run to the measured part.
-    let measured = field("seconds")?;
-    let all_ops = ops * (measured + 1.0) / measured;
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let cpu_us = (cpu_after - cpu_before) as f64 / ticks_per_second * 1e6;
+    // The CPU window is the whole loadgen run, warm-up included; so is `all_ops`.
+    let all_ops = field("all_ops")?;
+    let cpu_us = cpu_after.saturating_sub(cpu_before) as f64 / 1000.0;
     Ok(Sample {
         ops_per_sec: field("ops_per_sec")?,
+        p50_us: field("p50_us")?,
         p99_us: field("p99_us")?,
         cpu_us_per_op: cpu_us / all_ops.max(1.0),
     })
@@ -273,15 +472,20 @@ impl Server {
         Err(format!("{binary} did not listen on port {port}"))
     }
 
-    /// utime + stime of the server process, in clock ticks.
-    fn cpu_ticks(&self) -> Result<u64, String> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .map_err(|e| format!("/proc/{}/stat: {e}", self.child.id()))?;
-        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        let after_name = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        Ok(tick(11) + tick(12))
+    /// Nanoseconds every thread of the server has spent on a CPU
+    /// (first field of `/proc/<pid>/task/<tid>/schedstat`, summed).
+    fn cpu_nanos(&self) -> Result<u64, String> {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let entries = std::fs::read_dir(&tasks).map_err(|e| format!("{tasks}: {e}"))?;
+        let mut total = 0u64;
+        for entry in entries.flatten() {
+            // A thread may exit between listing and reading: skip it.
+            if let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) {
+                let on_cpu = stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok());
+                total += on_cpu.unwrap_or(0);
+            }
+        }
+        Ok(total)
     }
 }
 
@@ -321,15 +525,43 @@ fn median(values: &[f64]) -> f64 {
 }
 
 fn median_sample(samples: &[Sample]) -> Sample {
+    let of = |f: fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
     Sample {
-        ops_per_sec: median(&samples.iter().map(|s| s.ops_per_sec).collect::<Vec<_>>()),
-        p99_us: median(&samples.iter().map(|s| s.p99_us).collect::<Vec<_>>()),
-        cpu_us_per_op: median(&samples.iter().map(|s| s.cpu_us_per_op).collect::<Vec<_>>()),
+        ops_per_sec: of(|s| s.ops_per_sec),
+        p50_us: of(|s| s.p50_us),
+        p99_us: of(|s| s.p99_us),
+        cpu_us_per_op: of(|s| s.cpu_us_per_op),
     }
 }
 
 fn target_dir() -> String {
     std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_string())
+}
+
+fn git_commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
 }
 
 /// Replaces the generated section of docs/benchmarks.md (or appends it).
@@ -344,4 +576,31 @@ fn write_section(table: &str) -> Result<(), String> {
         _ => format!("{old}\n## End-to-end: `cargo xtask bench`\n\n{section}\n"),
     };
     std::fs::write(path, new).map_err(|e| format!("{path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_default_and_quick() {
+        let full = BenchOptions::parse(&[]).unwrap();
+        assert_eq!((full.pairs, full.seconds.as_str()), (3, "5"));
+        assert_eq!(full.command(), "cargo xtask bench");
+        let quick = BenchOptions::parse(&args(&["--quick", "--only", "pipeline"])).unwrap();
+        assert_eq!((quick.pairs, quick.seconds.as_str()), (1, "2"));
+        assert_eq!(quick.command(), "cargo xtask bench --quick --only 'pipeline'");
+        assert!(BenchOptions::parse(&args(&["--pairs", "0"])).is_err());
+        assert!(BenchOptions::parse(&args(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn median_of_odd_and_even_lists() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 4.0);
+    }
 }
