@@ -16,8 +16,14 @@
 //! until evictions begin and reports the items each server holds against the raw capacity.
 //! The result replaces the generated section of docs/benchmarks.md.
 //!
-//! Flags: `--quick` (1 pair of 2 s), `--pairs N`, `--seconds S`, `--only TEXT` (workloads whose
-//! name contains TEXT; skips the memory run unless TEXT is `memory`), `--no-write`.
+//! Instruction counts: with `--callgrind` (default in a full run) both servers also run under
+//! `valgrind --tool=callgrind` for the pinned workloads; user-space instructions per operation =
+//! (Ir of a fill + load run - Ir of a fill-only run) / operations of the load. Unlike times,
+//! these counts repeat on a loaded machine, so they are the A/B evidence for CPU changes.
+//!
+//! Flags: `--quick` (1 pair of 2 s, no callgrind), `--pairs N`, `--seconds S`, `--only TEXT`
+//! (workloads whose name contains TEXT; skips the memory run unless TEXT is `memory`),
+//! `--callgrind` / `--no-callgrind`, `--no-write`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -93,6 +99,7 @@ struct BenchOptions {
     seconds: String,
     only: Option<String>,
     write: bool,
+    callgrind: bool,
 }
 
 impl BenchOptions {
@@ -104,6 +111,7 @@ impl BenchOptions {
             seconds: if quick { "2" } else { "5" }.to_string(),
             only: None,
             write: true,
+            callgrind: !quick,
         };
         let mut rest = args.iter();
         while let Some(arg) = rest.next() {
@@ -111,6 +119,8 @@ impl BenchOptions {
             match arg.as_str() {
                 "--quick" => {}
                 "--no-write" => options.write = false,
+                "--callgrind" => options.callgrind = true,
+                "--no-callgrind" => options.callgrind = false,
                 "--pairs" => {
                     options.pairs = value()?.parse().map_err(|_| "--pairs: not a number")?;
                     if options.pairs == 0 {
@@ -144,6 +154,9 @@ impl BenchOptions {
         }
         if let Some(only) = &self.only {
             command.push_str(&format!(" --only '{only}'"));
+        }
+        if self.callgrind == self.quick {
+            command.push_str(if self.callgrind { " --callgrind" } else { " --no-callgrind" });
         }
         command
     }
@@ -249,6 +262,9 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         }
     }
 
+    if options.callgrind {
+        instruction_counts(&ours, &loadgen, &options, &mut table)?;
+    }
     let run_memory = options.only.as_deref().is_none_or(|only| only == "memory");
     if run_memory {
         memory_efficiency(&ours, &loadgen, &mut table, &mut summary)?;
@@ -381,6 +397,138 @@ fn memory_efficiency(
         }
     }
     Ok(())
+}
+
+/// Callgrind seconds of load per run (the servers run ~50x slower under valgrind).
+const CALLGRIND_SECONDS: &str = "6";
+/// Keys filled before a callgrind run (kept small so the fill-only baseline is cheap).
+const CALLGRIND_KEYS: &str = "10000";
+
+/// User-space instructions per operation of both servers for the pinned workloads.
+fn instruction_counts(
+    ours: &str,
+    loadgen: &str,
+    options: &BenchOptions,
+    table: &mut String,
+) -> Result<(), String> {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        return Err("--callgrind needs valgrind (apt-get install valgrind)".into());
+    }
+    writeln!(table, "\nUser-space instructions per operation (callgrind Ir; both servers `-m 1024 -t 1` under `valgrind --tool=callgrind`, {CALLGRIND_KEYS} keys filled, {CALLGRIND_SECONDS} s of load; Ir of the fill-only run subtracted; kernel time is not in these counts):\n").unwrap();
+    writeln!(table, "| workload | memcached Ir/op | ours Ir/op | ratio |").unwrap();
+    writeln!(table, "|---|---|---|---|").unwrap();
+    for (index, workload) in WORKLOADS.iter().enumerate() {
+        if workload.server_threads != 1 {
+            continue;
+        }
+        if let Some(only) = &options.only {
+            if !workload.name.contains(only.as_str()) {
+                continue;
+            }
+        }
+        let port = BASE_PORT + 50 + index as u16 * 4;
+        let mut per_op = Vec::new();
+        for (slot, binary) in [MEMCACHED, ours].into_iter().enumerate() {
+            let port = port + slot as u16 * 2;
+            let (_, baseline) = callgrind_run(binary, port, loadgen, workload, false)?;
+            let (ops, total) = callgrind_run(binary, port + 1, loadgen, workload, true)?;
+            per_op.push(total.saturating_sub(baseline) as f64 / ops.max(1) as f64);
+        }
+        writeln!(
+            table,
+            "| {} | {:.0} | {:.0} | {:.2}x |",
+            workload.name,
+            per_op[0],
+            per_op[1],
+            per_op[1] / per_op[0]
+        )
+        .unwrap();
+        eprintln!("xtask bench: {}", table.lines().last().unwrap_or(""));
+    }
+    Ok(())
+}
+
+/// Starts `binary` under callgrind, fills it, optionally runs the workload, stops it with
+/// SIGTERM and returns (operations of the load, total Ir of the process).
+fn callgrind_run(
+    binary: &str,
+    port: u16,
+    loadgen: &str,
+    workload: &Workload,
+    with_load: bool,
+) -> Result<(u64, u64), String> {
+    let dir = std::env::temp_dir().join(format!("xtask-callgrind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // The server drops to `nobody` when started as root; let it write its profile.
+    let _ = Command::new("chmod").arg("1777").arg(&dir).status();
+    let out = dir.join(format!("callgrind.{port}"));
+    let _ = std::fs::remove_file(&out);
+    // Under valgrind the fd hard limit is 12 lower than the real one, and memcached sets both
+    // limits to -c: ask for exactly what valgrind allows.
+    let script = format!(
+        "ulimit -Sn $(ulimit -Hn); c=$(( $(ulimit -Hn) - 12 )); [ \"$MC\" = 1 ] || c=1024; \
+         exec valgrind --tool=callgrind --vgdb=no --callgrind-out-file={} {binary} -p {port} \
+         -m 1024 -t 1 -c $c -l 127.0.0.1 -U 0",
+        out.display()
+    );
+    let mut command = if super::is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", "sh", "-c", &script]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    };
+    command.env("MC", if binary == MEMCACHED { "1" } else { "0" });
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("valgrind {binary}: {e}"))?;
+    let mut listening = false;
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            listening = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let address = format!("127.0.0.1:{port}");
+    let value_size = value_size_of(workload);
+    let result = (|| -> Result<u64, String> {
+        if !listening {
+            return Err(format!("{binary} under valgrind did not listen on port {port}"));
+        }
+        let fill = ["--server", &address, "--fill-only", "--keys", CALLGRIND_KEYS];
+        let mut fill = fill.to_vec();
+        fill.extend_from_slice(&["--value-size", value_size]);
+        run_loadgen(loadgen, &fill, true)?;
+        if !with_load {
+            return Ok(0);
+        }
+        let mut args = vec!["--server", address.as_str(), "--keys", CALLGRIND_KEYS];
+        args.extend_from_slice(&["--duration", CALLGRIND_SECONDS, "--warmup", "0"]);
+        args.extend_from_slice(workload.loadgen_args);
+        let line = run_loadgen(loadgen, &args, true)?;
+        line.split_whitespace()
+            .find_map(|pair| pair.strip_prefix("all_ops="))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("loadgen output lacks all_ops: {line}"))
+    })();
+    // SIGTERM (runuser passes it on) lets valgrind write the profile.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let ops = result?;
+    let profile = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    let total = profile
+        .lines()
+        .find_map(|line| line.strip_prefix("totals:").or_else(|| line.strip_prefix("summary:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{}: no totals line", out.display()))?;
+    Ok((ops, total))
 }
 
 fn list(values: &[f64]) -> String {
