@@ -257,7 +257,11 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 summary.unpipelined_cpu_ratio = Some(median(&cpu_ratios));
                 summary.unpipelined_p99_ratio = Some(median(&p99_ratios));
             }
-            1 => summary.pipelined_ops_ratio = Some(median(&ops_ratios)),
+            1 => {
+                summary.pipelined_ops_ratio = Some(median(&ops_ratios));
+                summary.one_thread_ops = Some((ma.ops_per_sec, mb.ops_per_sec));
+            }
+            4 => summary.two_thread_ops = Some((ma.ops_per_sec, mb.ops_per_sec)),
             _ => {}
         }
     }
@@ -285,6 +289,9 @@ struct Summary {
     unpipelined_p99_ratio: Option<f64>,
     memory_100: Option<(f64, f64)>,
     memory_1000: Option<(f64, f64)>,
+    /// Median ops/s (memcached, ours) of the pipelined 90/10 workload at -t 1 and at -t 2.
+    one_thread_ops: Option<(f64, f64)>,
+    two_thread_ops: Option<(f64, f64)>,
 }
 
 impl Summary {
@@ -312,6 +319,16 @@ impl Summary {
                 table,
                 "- no pipelining, p99 no worse than memcached: {r:.2}x, {}",
                 verdict(r <= 1.0)
+            )
+            .unwrap();
+        }
+        if let (Some(one), Some(two)) = (self.one_thread_ops, self.two_thread_ops) {
+            writeln!(
+                table,
+                "- scaling, pipeline 16 ops/s at -t 2 / -t 1 (the -t 2 row is unpinned, loadgen \
+                 shares the 2 cores): memcached {:.2}x, ours {:.2}x",
+                two.0 / one.0,
+                two.1 / one.1
             )
             .unwrap();
         }
