@@ -13,8 +13,8 @@
 //!       +--------+--------+------------+--------------+--------------+-------------+---------+----+------+
 //!                                                                     only if CAS    only if
 //!                                                                     enabled        flags != 0
-//!  bits: 7 6       5          4            3       2         1     0
-//!        - -   HAS_FLAGS  TOKEN_SENT   STALE   FETCHED   REF   LIVE
+//!  bits: 7      6           5          4            3       2         1     0
+//!        -  KEY_BINARY  HAS_FLAGS  TOKEN_SENT   STALE   FETCHED   REF   LIVE
 //! ```
 //!
 //! All integers are little-endian and read with `from_le_bytes`, so fields need no alignment.
@@ -49,6 +49,8 @@ pub(crate) mod bits {
     pub const STALE: u8 = 1 << 3;
     pub const TOKEN_SENT: u8 = 1 << 4;
     pub const HAS_FLAGS: u8 = 1 << 5;
+    /// The key was sent base64-encoded (meta `b`): memcached returns it encoded again.
+    pub const KEY_BINARY: u8 = 1 << 6;
 }
 
 /// Total bytes an item needs (header + key + value).
@@ -228,6 +230,7 @@ pub struct ItemRef<'a> {
     pub(crate) win: bool,
     pub(crate) win_already_sent: bool,
     pub(crate) created: bool,
+    pub(crate) key_binary: bool,
     pub(crate) class_id: u32,
     pub(crate) item_size: u32,
 }
@@ -247,6 +250,7 @@ impl<'a> ItemRef<'a> {
             win: false,
             win_already_sent: false,
             created: false,
+            key_binary: b & bits::KEY_BINARY != 0,
             class_id,
             item_size: raw.total_len() as u32,
         }
@@ -306,6 +310,11 @@ impl<'a> ItemRef<'a> {
     /// The item was just created by meta get's `N` (autovivify).
     pub fn created(&self) -> bool {
         self.created
+    }
+    /// The key was stored through a meta command with `b` (base64): memcached then returns the
+    /// key base64-encoded with `b` in every meta reply (`k` flag), whatever the request used.
+    pub fn key_is_binary(&self) -> bool {
+        self.key_binary
     }
     /// The slab class the item lives in (1-based, as `stats slabs` numbers them).
     pub fn class_id(&self) -> u32 {

@@ -87,9 +87,9 @@ pub use config::{ClassGeometry, ConfigError, StoreConfig, ITEM_SIZE_MAX_LIMIT, M
 pub use feed::{ChangeOp, ChangeRecord, FeedReceiver};
 pub use item::{ItemRef, KEY_MAX_LEN};
 pub use ops::{
-    absolute_exptime, ArithOp, ArithOutcome, CachedumpEntry, DeleteOutcome, MetaArith, MetaDelete,
-    MetaGet, MetaSet, MetaSetMode, PageMove, ReassignError, ReclaimReport, SetMode, SetResult,
-    StoreError, StoreOutcome, TouchOutcome, REALTIME_MAXDELTA,
+    absolute_exptime, ArithOp, ArithOutcome, CachedumpEntry, DeleteOutcome, KeyForm, MetaArith,
+    MetaDelete, MetaGet, MetaSet, MetaSetMode, PageMove, ReassignError, ReclaimReport, SetMode,
+    SetResult, StoreError, StoreOutcome, TouchOutcome, REALTIME_MAXDELTA,
 };
 pub use slab::ChunkRef;
 pub use stats::{ItemClassStats, ItemStats, SlabClassStats, SlabStats, StoreStats};

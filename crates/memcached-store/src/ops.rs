@@ -24,6 +24,17 @@ pub fn absolute_exptime(exptime: i64, now: u32) -> u32 {
     }
 }
 
+/// How the client sent a key: plain text, or base64 (meta `b`). memcached remembers a binary
+/// key per item and returns it base64-encoded in meta replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyForm {
+    /// A plain text key.
+    #[default]
+    Text,
+    /// The key arrived base64-encoded (`b`); the store holds the decoded bytes.
+    Binary,
+}
+
 /// How a classic storage command treats an existing item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetMode {

@@ -217,6 +217,19 @@ impl Store {
         now: u32,
         f: impl FnOnce(&ItemRef<'_>) -> R,
     ) -> Option<R> {
+        self.meta_get_keyed(key, KeyForm::Text, opts, now, f)
+    }
+
+    /// [`Store::meta_get`] for a request that carried `b`: an item created by `N` remembers
+    /// that its key is binary ([`ItemRef::key_is_binary`]).
+    pub fn meta_get_keyed<R>(
+        &self,
+        key: &[u8],
+        form: KeyForm,
+        opts: &MetaGet,
+        now: u32,
+        f: impl FnOnce(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
         let o = ReadOpts {
             touch: opts.touch.map(|e| absolute_exptime(e, now)),
             bump: !opts.no_bump,
@@ -226,6 +239,7 @@ impl Store {
             // memcached counts an mg with T as a touch (cmd_touch, touch_hits), not a get.
             gat: opts.touch.is_some(),
             uncounted: false,
+            binary_key: form == KeyForm::Binary,
         };
         self.read(key, now, o, f)
     }
@@ -259,6 +273,7 @@ impl Store {
             explicit_cas: None,
             vivify_on_miss: None,
             op,
+            binary_key: false,
         };
         self.store(&a, now)
     }
@@ -276,6 +291,22 @@ impl Store {
     pub fn meta_set(
         &self,
         key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+        now: u32,
+        opts: &MetaSet,
+    ) -> Result<SetResult, StoreError> {
+        self.meta_set_keyed(key, KeyForm::Text, value, flags, exptime, now, opts)
+    }
+
+    /// [`Store::meta_set`] for a request that carried `b`: the item remembers that its key is
+    /// binary ([`ItemRef::key_is_binary`]); memcached then returns it base64-encoded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn meta_set_keyed(
+        &self,
+        key: &[u8],
+        form: KeyForm,
         value: &[u8],
         flags: u32,
         exptime: i64,
@@ -302,6 +333,7 @@ impl Store {
             explicit_cas: opts.explicit_cas,
             vivify_on_miss: opts.vivify_on_miss.map(|e| absolute_exptime(e, now)),
             op,
+            binary_key: form == KeyForm::Binary,
         };
         self.store(&a, now)
     }
@@ -354,6 +386,18 @@ impl Store {
         opts: &MetaArith,
         now: u32,
     ) -> Result<ArithOutcome, StoreError> {
+        self.meta_arith_keyed(key, KeyForm::Text, opts, now)
+    }
+
+    /// [`Store::meta_arith`] for a request that carried `b`: an item created by `N` remembers
+    /// that its key is binary.
+    pub fn meta_arith_keyed(
+        &self,
+        key: &[u8],
+        form: KeyForm,
+        opts: &MetaArith,
+        now: u32,
+    ) -> Result<ArithOutcome, StoreError> {
         if !Self::key_ok(key) {
             return Err(StoreError::BadKey);
         }
@@ -366,6 +410,7 @@ impl Store {
             vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
             initial: opts.initial,
             new_ttl: opts.new_ttl.map(|e| absolute_exptime(e, now)),
+            binary_key: form == KeyForm::Binary,
         };
         self.shard(hash).arith(&ctx, key, hash, &a)
     }
@@ -446,6 +491,7 @@ impl Store {
                     explicit_cas: None,
                     vivify_on_miss: None,
                     op: rec.op,
+                    binary_key: false,
                 };
                 let mut shard = self.shard(hash);
                 let r = shard.store(&ctx, hash, &a)?;

@@ -725,3 +725,61 @@ fn memory_efficiency_targets_hold() {
         assert!(s.stats().evictions > 0);
     }
 }
+
+#[test]
+fn binary_keys_are_remembered_per_item() {
+    let s = store();
+    s.meta_set_keyed(b"k4", KeyForm::Binary, b"v", 0, 0, NOW, &MetaSet::default()).unwrap();
+    assert_eq!(s.get(b"k4", NOW, |i| i.key_is_binary()), Some(true));
+    // An in-place incr keeps the mark; a plain set clears it.
+    s.meta_set_keyed(b"n", KeyForm::Binary, b"9", 0, 0, NOW, &MetaSet::default()).unwrap();
+    s.incr_decr(b"n", 1, ArithOp::Incr, NOW).unwrap();
+    assert_eq!(
+        s.get(b"n", NOW, |i| (i.value().to_vec(), i.key_is_binary())),
+        Some((b"10".to_vec(), true))
+    );
+    set(&s, b"k4", b"w", 0, NOW);
+    assert_eq!(s.get(b"k4", NOW, |i| i.key_is_binary()), Some(false));
+    let viv = MetaGet { vivify: Some(30), ..Default::default() };
+    assert_eq!(
+        s.meta_get_keyed(b"v", KeyForm::Binary, &viv, NOW, |i| i.key_is_binary()),
+        Some(true)
+    );
+    let ma = MetaArith { vivify: Some(0), ..Default::default() };
+    s.meta_arith_keyed(b"m", KeyForm::Binary, &ma, NOW).unwrap();
+    assert_eq!(s.get(b"m", NOW, |i| i.key_is_binary()), Some(true));
+}
+
+#[test]
+fn cas_rules_that_memcached_1_6_18_applies() {
+    // -C: every item's CAS is 0 and any cas on an existing item is EXISTS.
+    let off = Store::with_seed(StoreConfig { cas_enabled: false, ..small(4) }, 1).unwrap();
+    set(&off, b"k", b"v", 0, NOW);
+    assert_eq!(
+        off.set(b"k", b"w", 0, 0, NOW, SetMode::Cas(0)).unwrap().outcome,
+        StoreOutcome::Exists
+    );
+    let c0 = MetaSet { compare_cas: Some(0), ..Default::default() };
+    assert_eq!(off.meta_set(b"k", b"w", 0, 0, NOW, &c0).unwrap().outcome, StoreOutcome::Exists);
+    assert_eq!(
+        off.set(b"x", b"w", 0, 0, NOW, SetMode::Cas(0)).unwrap().outcome,
+        StoreOutcome::NotFound
+    );
+
+    // Append/prepend compare only a non-zero CAS.
+    let s = store();
+    let c = set(&s, b"k", b"v", 0, NOW).cas;
+    let ap =
+        |cas| MetaSet { mode: MetaSetMode::Prepend, compare_cas: Some(cas), ..Default::default() };
+    assert_eq!(s.meta_set(b"k", b"a", 0, 0, NOW, &ap(0)).unwrap().outcome, StoreOutcome::Stored);
+    assert_eq!(s.meta_set(b"k", b"b", 0, 0, NOW, &ap(c)).unwrap().outcome, StoreOutcome::Exists);
+
+    // ma: an empty value is non-numeric before the CAS is compared; C0 compares nothing.
+    set(&s, b"e", b"", 0, NOW);
+    let wrong = MetaArith { compare_cas: Some(12345), ..Default::default() };
+    assert_eq!(s.meta_arith(b"e", &wrong, NOW), Err(StoreError::NonNumeric));
+    set(&s, b"n", b"1", 0, NOW);
+    assert_eq!(s.meta_arith(b"n", &wrong, NOW), Ok(ArithOutcome::Exists));
+    let zero = MetaArith { compare_cas: Some(0), ..Default::default() };
+    assert!(matches!(s.meta_arith(b"n", &zero, NOW), Ok(ArithOutcome::Value { value: 2, .. })));
+}

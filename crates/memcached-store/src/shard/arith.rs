@@ -35,6 +35,7 @@ impl Shard {
                 explicit_cas: None,
                 vivify_on_miss: None,
                 op: ChangeOp::Add,
+                binary_key: a.binary_key,
             };
             return match self.store_inner(ctx, hash, &args) {
                 Ok(SetResult { outcome: StoreOutcome::Stored, cas }) => {
@@ -44,12 +45,18 @@ impl Shard {
             };
         };
         let raw = self.raw(r);
-        if let Some(c) = a.compare_cas {
+        // memcached's order: an empty value is not numeric, then a non-zero CAS must match,
+        // then the value must parse.
+        if raw.vlen() == 0 {
+            return Err(StoreError::NonNumeric);
+        }
+        if let Some(c) = a.compare_cas.filter(|&c| c != 0) {
             if c != raw.cas() {
                 return Ok(ArithOutcome::Exists);
             }
         }
         let Some(old) = parse_counter(raw.value()) else { return Err(StoreError::NonNumeric) };
+        let binary_key = raw.bits() & bits::KEY_BINARY != 0;
         let value = if incr { old.wrapping_add(a.delta) } else { old.saturating_sub(a.delta) };
         let exptime = a.new_ttl.unwrap_or_else(|| raw.exptime());
         let flags = raw.flags();
@@ -93,6 +100,8 @@ impl Shard {
             explicit_cas: None,
             vivify_on_miss: None,
             op,
+            // A longer result makes a new item; it keeps the key's binary mark.
+            binary_key,
         };
         let res = self.store_inner(ctx, hash, &args)?;
         Ok(ArithOutcome::Value { value, cas: res.cas, exptime, created: false })

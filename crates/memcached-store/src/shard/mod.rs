@@ -96,6 +96,8 @@ pub(crate) struct StoreArgs<'a> {
     /// Append/Prepend on a miss create the item with this exptime.
     pub vivify_on_miss: Option<u32>,
     pub op: ChangeOp,
+    /// Mark the new item's key as binary (meta `b`).
+    pub binary_key: bool,
 }
 
 /// Options of a read.
@@ -109,6 +111,8 @@ pub(crate) struct ReadOpts {
     pub gat: bool,
     /// Not a get in the stats (`me`, admin peeks).
     pub uncounted: bool,
+    /// An item created by `vivify` gets a binary key mark.
+    pub binary_key: bool,
 }
 
 /// A resolved arithmetic request.
@@ -120,6 +124,8 @@ pub(crate) struct ArithArgs {
     pub vivify: Option<u32>,
     pub initial: u64,
     pub new_ttl: Option<u32>,
+    /// An item created by `vivify` gets a binary key mark.
+    pub binary_key: bool,
 }
 
 enum Dead {
@@ -505,7 +511,9 @@ impl Shard {
             if let Some(c) = a.compare_cas {
                 let class = self.mem.class_of(r);
                 if cas_mode {
-                    if c == old_cas {
+                    // With -C every item's CAS is 0 and memcached 1.6.18 answers EXISTS to
+                    // any cas on an existing item.
+                    if c == old_cas && self.cas_enabled {
                         self.c.cas_hits += 1;
                         self.mem.classes[class].counters.cas_hits += 1;
                     } else if a.invalidate && c < old_cas {
@@ -517,7 +525,8 @@ impl Shard {
                         self.mem.classes[class].counters.cas_badval += 1;
                         return not(StoreOutcome::Exists);
                     }
-                } else if matches!(mode, Mode::Append | Mode::Prepend) && c != old_cas {
+                } else if matches!(mode, Mode::Append | Mode::Prepend) && c != 0 && c != old_cas {
+                    // memcached compares only a non-zero CAS for append/prepend.
                     return not(StoreOutcome::Exists);
                 }
             }
@@ -566,7 +575,10 @@ impl Shard {
         };
         let cas = a.explicit_cas.filter(|_| self.cas_enabled).unwrap_or_else(|| self.take_cas());
         // memcached 1.6.18 gives a stale set a new CAS and marks its win token as handed out.
-        let state = if stale { bits::STALE | bits::TOKEN_SENT } else { 0 };
+        let mut state = if stale { bits::STALE | bits::TOKEN_SENT } else { 0 };
+        if a.binary_key {
+            state |= bits::KEY_BINARY;
+        }
         let r = match found {
             Some((_, old)) if self.mem.class_of(old) == class => {
                 // Same class: rewrite the chunk in place.

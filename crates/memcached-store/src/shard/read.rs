@@ -49,6 +49,7 @@ impl Shard {
                 explicit_cas: None,
                 vivify_on_miss: None,
                 op: ChangeOp::Add,
+                binary_key: o.binary_key,
             };
             self.store_inner(ctx, hash, &a).ok()?;
             let (_, r) = self.find_key(key, hash)?;
