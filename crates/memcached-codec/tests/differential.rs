@@ -722,3 +722,193 @@ slabs reassign 1 2\r\nlru_crawler crawl 99\r\ncache_memlimit 5\r\nflush_all 0\r\
     assert!(count(&|e| matches!(e, Response::Meta(m) if m.data.is_some())) == 3);
     assert!(count(&|e| matches!(e, Response::Error(_))) >= 4);
 }
+
+/// Token soup: random command words followed by random tokens from a pool
+/// (numbers small enough that any data length they give fits in the bytes
+/// that follow), then a 5-byte data block. Each case runs on its own
+/// connection that is half-closed after the write, so memcached's replies are
+/// read to EOF whatever state the input left it in.
+#[test]
+fn token_soup_agrees_with_memcached_1_6_18() {
+    let server = Memcached::start();
+    let seed = std::env::var("MEMCACHED_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xD1FF_50C0u64);
+    let cases =
+        std::env::var("MEMCACHED_DIFF_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(400usize);
+    let mut rng = Rng(seed.wrapping_mul(2) | 1);
+    let mut with_data_accepted = 0;
+    let mut distinct_errors = std::collections::BTreeSet::new();
+    let words = [
+        "set",
+        "add",
+        "replace",
+        "append",
+        "prepend",
+        "cas",
+        "get",
+        "gets",
+        "gat",
+        "gats",
+        "bget",
+        "delete",
+        "incr",
+        "decr",
+        "touch",
+        "mg",
+        "ms",
+        "md",
+        "ma",
+        "me",
+        "mn",
+        "stats",
+        "flush_all",
+        "version",
+        "verbosity",
+        "shutdown",
+        "cache_memlimit",
+        "slabs",
+        "lru",
+        "lru_crawler",
+        "quit",
+        "Set",
+        "gett",
+        "m",
+        "mx",
+        "",
+    ];
+    let pool = [
+        "k1",
+        "k2",
+        "k3",
+        "0",
+        "1",
+        "2",
+        "5",
+        "-1",
+        "+2",
+        "x",
+        "4294967296",
+        "4294967301",
+        "-0",
+        "noreply",
+        "noreply",
+        "v",
+        "q",
+        "k",
+        "c",
+        "T5",
+        "Tx",
+        "O1",
+        "MS",
+        "ME",
+        "MI",
+        "MD",
+        "MX",
+        "N0",
+        "F3",
+        "C0",
+        "J1",
+        "D2",
+        "b",
+        "a2V5",
+        "!!",
+        "reassign",
+        "automove",
+        "ratio",
+        "0.5",
+        "tune",
+        "mode",
+        "flat",
+        "temp_ttl",
+        "sleep",
+        "tocrawl",
+        "crawl",
+        "all",
+        "settings",
+        "items",
+        "detail",
+        "on",
+        "dump",
+        "cachedump",
+        "reset",
+        "graceful",
+        "\t",
+        "k\t1",
+    ];
+    let mut mismatches = Vec::new();
+    for _ in 0..cases {
+        let mut line = rng.pick(&words).to_string();
+        for _ in 0..rng.below(8) {
+            line.push(' ');
+            line.push_str(rng.pick(&pool));
+        }
+        let mut input = format!("{line}\r\n").into_bytes();
+        input.extend_from_slice(b"xxxxx\r\n");
+
+        // Prediction: errors until the input runs out, closes, or quits.
+        let limits = Limits::default();
+        let mut expected = Vec::new();
+        let mut pos = 0;
+        while pos < input.len() {
+            match decode_request(&input[pos..], &limits) {
+                Ok(Some((request, used))) => {
+                    if let Some(kind) = policy_error(&request) {
+                        expected.push(kind.line().to_string());
+                    }
+                    if request == Request::Quit {
+                        break;
+                    }
+                    pos += used;
+                }
+                Ok(None) => break,
+                Err(e) => match e.recovery {
+                    Recovery::Close => break,
+                    Recovery::Discard(n) => {
+                        if !e.noreply {
+                            expected.push(e.kind.line().to_string());
+                        }
+                        pos += n;
+                    }
+                },
+            }
+        }
+
+        let mut stream = server.connect();
+        stream.write_all(&input).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        let observed: Vec<String> = text
+            .split("\r\n")
+            .filter(|l| {
+                l.starts_with("ERROR")
+                    || l.starts_with("CLIENT_ERROR")
+                    || l.starts_with("SERVER_ERROR")
+            })
+            // Execution errors (the item holds a non-number) are not the codec's.
+            .filter(|l| *l != ErrorKind::NonNumericValue.line())
+            .map(str::to_string)
+            .collect();
+        if !expected.iter().any(|e| e == "ERROR") {
+            with_data_accepted += 1;
+        }
+        distinct_errors.extend(expected.iter().cloned());
+        if observed != expected {
+            mismatches.push(format!(
+                "input {:?}\n  memcached: {observed:?}\n  decoder:   {expected:?}",
+                String::from_utf8_lossy(&input)
+            ));
+        }
+    }
+    eprintln!("{cases} soup cases, {with_data_accepted} without ERROR, distinct error lines: {distinct_errors:?}");
+    assert!(distinct_errors.len() >= 8, "soup too bland: {distinct_errors:?}");
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cases} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
