@@ -71,6 +71,8 @@ pub struct ChangeRecord {
     pub version: u64,
     /// Unix time of the change.
     pub time: u32,
+    /// The key was stored with meta `b` (see [`ItemRef::key_is_binary`](crate::ItemRef::key_is_binary)).
+    pub key_binary: bool,
 }
 
 #[derive(Debug)]

@@ -437,6 +437,7 @@ impl Store {
                 cas: 0,
                 version,
                 time: now,
+                key_binary: false,
             });
         }
     }
@@ -491,7 +492,7 @@ impl Store {
                     explicit_cas: None,
                     vivify_on_miss: None,
                     op: rec.op,
-                    binary_key: false,
+                    binary_key: rec.key_binary,
                 };
                 let mut shard = self.shard(hash);
                 let r = shard.store(&ctx, hash, &a)?;

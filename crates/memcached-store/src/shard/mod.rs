@@ -460,6 +460,7 @@ impl Shard {
                     cas: raw.cas(),
                     version,
                     time: now,
+                    key_binary: raw.bits() & bits::KEY_BINARY != 0,
                 })
             }
             None => ctx.feed.send(sender, |version| ChangeRecord {
@@ -471,6 +472,7 @@ impl Shard {
                 cas: 0,
                 version,
                 time: now,
+                key_binary: false,
             }),
         };
         if !delivered {
