@@ -75,14 +75,33 @@ fuzz_target!(|data: &[u8]| {
                     SetMode::Prepend,
                     SetMode::Cas(u64::from(e)),
                 ];
-                let _ = store.set(
-                    &key,
-                    value,
-                    u32::from(e),
-                    exptime(e),
-                    now,
-                    modes[usize::from(op % 6)],
-                );
+                if e & 0x80 != 0 {
+                    let mode = [
+                        MetaSetMode::Set,
+                        MetaSetMode::Add,
+                        MetaSetMode::Replace,
+                        MetaSetMode::Append,
+                        MetaSetMode::Prepend,
+                    ][usize::from(op % 5)];
+                    let ms = MetaSet {
+                        mode,
+                        compare_cas: (e & 1 == 1).then_some(u64::from(e >> 2)),
+                        invalidate: e & 2 == 2,
+                        explicit_cas: None,
+                        vivify_on_miss: (e & 4 == 4).then_some(exptime(e)),
+                    };
+                    let form = if e & 0x40 != 0 { KeyForm::Binary } else { KeyForm::Text };
+                    let _ = store.meta_set_keyed(&key, form, value, 0, exptime(e), now, &ms);
+                } else {
+                    let _ = store.set(
+                        &key,
+                        value,
+                        u32::from(e),
+                        exptime(e),
+                        now,
+                        modes[usize::from(op % 6)],
+                    );
+                }
             }
             6 | 7 => {
                 if let Some(got) = store.get(&key, now, |i| i.key().to_vec()) {
@@ -109,7 +128,8 @@ fuzz_target!(|data: &[u8]| {
                     no_bump: e & 4 == 4,
                     touch: (e & 8 == 8).then_some(exptime(e >> 4)),
                 };
-                store.meta_get(&key, &opts, now, |i| assert_eq!(i.key(), key));
+                let form = if e & 0x40 != 0 { KeyForm::Binary } else { KeyForm::Text };
+                store.meta_get_keyed(&key, form, &opts, now, |i| assert_eq!(i.key(), key));
             }
             13 => {
                 let Some(e) = inp.byte() else { break };
@@ -128,7 +148,8 @@ fuzz_target!(|data: &[u8]| {
                     initial: u64::from(e),
                     ..MetaArith::default()
                 };
-                let _ = store.meta_arith(&key, &ma, now);
+                let form = if e & 0x80 != 0 { KeyForm::Binary } else { KeyForm::Text };
+                let _ = store.meta_arith_keyed(&key, form, &ma, now);
             }
             15 => now += u32::from(k % 4),
             16 => match k % 4 {
