@@ -140,6 +140,51 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// The command word as it appears on the wire (`bget` reports `get`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Storage(r) => r.command.name(),
+            Request::Retrieval(r) => r.command.name(),
+            Request::Delete(_) => "delete",
+            Request::Arithmetic(r) => r.command.name(),
+            Request::Touch(_) => "touch",
+            Request::MetaGet(_) => "mg",
+            Request::MetaSet(_) => "ms",
+            Request::MetaDelete(_) => "md",
+            Request::MetaArithmetic(_) => "ma",
+            Request::MetaNoop => "mn",
+            Request::MetaDebug(_) => "me",
+            Request::Stats(_) => "stats",
+            Request::FlushAll { .. } => "flush_all",
+            Request::Version => "version",
+            Request::Verbosity { .. } => "verbosity",
+            Request::Quit => "quit",
+            Request::Shutdown { .. } => "shutdown",
+            Request::CacheMemlimit { .. } => "cache_memlimit",
+            Request::SlabsReassign { .. } | Request::SlabsAutomove { .. } => "slabs",
+            Request::Lru { .. } => "lru",
+            Request::LruCrawler(_) => "lru_crawler",
+            Request::Watch(_) => "watch",
+        }
+    }
+
+    /// The key of a single-key command as sent (base64 text for meta `b`
+    /// keys); the first key of a multi-get; `None` for keyless commands.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        match self {
+            Request::Storage(r) => Some(r.key),
+            Request::Retrieval(r) => r.keys.iter().next(),
+            Request::Delete(r) => Some(r.key),
+            Request::Arithmetic(r) => Some(r.key),
+            Request::Touch(r) => Some(r.key),
+            Request::MetaGet(r) | Request::MetaDelete(r) => Some(r.key.raw()),
+            Request::MetaSet(r) => Some(r.key.raw()),
+            Request::MetaArithmetic(r) => Some(r.key.raw()),
+            Request::MetaDebug(r) => Some(r.key.raw()),
+            _ => None,
+        }
+    }
+
     /// The request carries `noreply` (classic commands) or `q` (meta).
     pub fn is_quiet(&self) -> bool {
         match self {
@@ -240,6 +285,20 @@ mod tests {
         let (r3, n3) = decode_request(&input[n1 + n2..], &limits).unwrap().unwrap();
         assert_eq!(r3, Request::MetaNoop);
         assert_eq!(n1 + n2 + n3, input.len());
+    }
+
+    #[test]
+    fn names_and_keys() {
+        let limits = Limits::default();
+        for (input, name, key) in [
+            (&b"bget a b\r\n"[..], "get", Some(&b"a"[..])),
+            (b"ms k 1\r\nx\r\n", "ms", Some(b"k")),
+            (b"slabs automove 1\r\n", "slabs", None),
+            (b"incr n 1\r\n", "incr", Some(b"n")),
+        ] {
+            let (r, _) = decode_request(input, &limits).unwrap().unwrap();
+            assert_eq!((r.name(), r.key()), (name, key));
+        }
     }
 
     #[test]
