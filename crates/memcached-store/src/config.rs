@@ -149,7 +149,9 @@ impl Geometry {
         let top = (page_size / 2).min(c.item_size_max);
         while size <= top && sizes.len() < MAX_CLASSES - 1 {
             sizes.push(size);
-            let next = align8((size as f64 * c.growth_factor).ceil() as usize);
+            // Clamp before rounding so a huge factor cannot overflow.
+            let grown = (size as f64 * c.growth_factor).ceil().min((top + 8) as f64) as usize;
+            let next = align8(grown);
             size = if next <= size { size + 8 } else { next };
         }
         // The last class holds the largest allowed item in one chunk.
@@ -238,6 +240,15 @@ mod tests {
         );
         assert_eq!(bad(StoreConfig { min_chunk: 0, ..d.clone() }), ConfigError::BadMinChunk);
         assert_eq!(bad(StoreConfig { page_size: 1000, ..d.clone() }), ConfigError::BadPageSize);
+    }
+
+    #[test]
+    fn a_huge_growth_factor_gives_two_classes() {
+        let g = Geometry::new(&StoreConfig { growth_factor: 1e300, ..Default::default() }).unwrap();
+        assert_eq!(g.classes.len(), 2);
+        let g =
+            Geometry::new(&StoreConfig { growth_factor: 1.0001, ..Default::default() }).unwrap();
+        assert_eq!(g.classes.len(), MAX_CLASSES);
     }
 
     #[test]
