@@ -783,3 +783,84 @@ fn cas_rules_that_memcached_1_6_18_applies() {
     let zero = MetaArith { compare_cas: Some(0), ..Default::default() };
     assert!(matches!(s.meta_arith(b"n", &zero, NOW), Ok(ArithOutcome::Value { value: 2, .. })));
 }
+
+#[test]
+fn workers_and_maintenance_run_together() {
+    let s = std::sync::Arc::new(
+        Store::new(StoreConfig {
+            memory_limit_bytes: 4 * MIB as u64,
+            shards: 4,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..3u32)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut x = 0x9e37_79b9u32.wrapping_mul(t + 1);
+                for i in 0..10_000u32 {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    let key = format!("t{t}k{}", x % 2000);
+                    // The value names its key, so a read can prove it is not someone else's.
+                    let len = [10usize, 300, 3000, 20_000][(x >> 12) as usize % 4];
+                    let mut value = key.as_bytes().to_vec();
+                    value.resize(len.max(key.len()), b'.');
+                    let now = NOW + i / 300;
+                    match x % 5 {
+                        0 | 1 => {
+                            // 4 pages over 4 shards and 4 sizes: a shard may have no page for
+                            // a size and none to spare, so "out of memory" is a valid answer.
+                            let e = i64::from(x % 3);
+                            match s.set(key.as_bytes(), &value, 0, e, now, SetMode::Set) {
+                                Ok(r) => assert_eq!(r.outcome, StoreOutcome::Stored),
+                                Err(e) => assert_eq!(e, StoreError::OutOfMemory),
+                            }
+                        }
+                        2 => {
+                            let _ = s.set(key.as_bytes(), b"+", 0, 0, now, SetMode::Append);
+                        }
+                        3 => {
+                            s.delete(key.as_bytes(), now);
+                        }
+                        _ => {
+                            if let Some(v) = s.get(key.as_bytes(), now, |it| it.value().to_vec()) {
+                                assert!(
+                                    v.starts_with(key.as_bytes()),
+                                    "{key} read {:?}",
+                                    &v[..v.len().min(20)]
+                                );
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let maintenance = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut now = NOW;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                now += 1;
+                s.reclaim_expired(now, 500);
+                s.automove_tick(now, now % 2 == 0);
+                let _ = s.slabs_reassign(-1, 1 + now % 20, now);
+                let _ = (s.stats(), s.slab_stats(), s.item_stats(now));
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    maintenance.join().unwrap();
+    s.check_integrity().unwrap();
+    let st = s.stats();
+    assert!(st.total_malloced <= 4 * MIB as u64);
+    assert!(st.total_items > 1000, "{} items stored", st.total_items);
+}

@@ -27,12 +27,15 @@ use crate::ops::{ArithOp, SetResult, StoreError, StoreOutcome};
 use crate::slab::{ChunkRef, PagePool, SlabClass, SlabMemory};
 
 /// Per-call context: the clock, the flush horizon and the shared parts of the store.
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub now: u32,
     pub oldest_live: u32,
     pub pool: &'a PagePool,
     pub feed: &'a Feed,
     pub geo: &'a Geometry,
+    /// The other shards, for a page when this one has none to spare (never waits on them).
+    pub store: Option<&'a crate::Store>,
 }
 
 /// Store-wide counters kept per shard (summed for `stats`).
@@ -437,6 +440,13 @@ impl Shard {
                 return Ok(r);
             }
         }
+        if let Some(page) = ctx.store.and_then(|store| store.steal_foreign_page(ctx)) {
+            self.mem.install_page(class, page);
+            self.c.slabs_moved += 1;
+            if let Some(r) = self.mem.pop_free(class) {
+                return Ok(r);
+            }
+        }
         self.mem.classes[class].counters.outofmemory += 1;
         Err(StoreError::OutOfMemory)
     }
@@ -604,8 +614,10 @@ impl Shard {
                 old
             }
             _ => {
-                let protect = found.map(|(_, r)| r);
-                let r = match self.alloc(class, ctx, protect) {
+                // The old item needs no protection: an append's old value is already in
+                // `scratch`, and every other mode replaces it. If allocating evicts or moves
+                // it, the lookup below sees that.
+                let r = match self.alloc(class, ctx, None) {
                     Ok(r) => r,
                     Err(e) => {
                         self.c.store_no_memory += 1;

@@ -14,8 +14,9 @@ use crate::item::{bits, OFF_BITS};
 use crate::slab::ChunkRef;
 
 impl Shard {
-    /// Moves a page from the class with the most pages into `class` (evicting only if the
-    /// store may evict). Returns whether a page arrived.
+    /// Moves a page from the class with the most pages (at least two, so two starved classes
+    /// cannot take one page back and forth) into `class`, evicting only if the store may
+    /// evict. Returns whether a page arrived.
     pub(super) fn steal_page_for(
         &mut self,
         class: usize,
@@ -23,7 +24,7 @@ impl Shard {
         protect: Option<ChunkRef>,
     ) -> bool {
         let donor = (0..self.mem.classes.len())
-            .filter(|&d| d != class && !self.mem.classes[d].pages.is_empty())
+            .filter(|&d| d != class && self.mem.classes[d].pages.len() >= 2)
             .max_by_key(|&d| self.mem.classes[d].pages.len());
         let Some(d) = donor else { return false };
         match self.release_page(d, self.evict, ctx, protect) {
