@@ -222,19 +222,30 @@ pub fn decode_request<'a>(
         LineScan::Incomplete => return Ok(None),
         LineScan::Hostile => return Err(DecodeError::close()),
     };
-    let tokens = Tokens::new(line.text);
-    let word = tokens.get(0);
+    // The command word; retrieval commands are decoded straight from the
+    // rest of the line, everything else goes through the tokenizer.
+    let text = line.text;
+    let start = text.iter().position(|&b| b != b' ').unwrap_or(text.len());
+    let end = memchr::memchr(b' ', &text[start..]).map_or(text.len(), |p| start + p);
+    let (word, after_word) = (&text[start..end], &text[end..]);
+    let retrieval = match word {
+        b"get" | b"bget" => Some(RetrievalCommand::Get),
+        b"gets" => Some(RetrievalCommand::Gets),
+        b"gat" => Some(RetrievalCommand::Gat),
+        b"gats" => Some(RetrievalCommand::Gats),
+        _ => None,
+    };
+    if let Some(command) = retrieval {
+        return retrieval::decode(command, after_word, line, limits);
+    }
     if word.len() < 2 {
         return Err(DecodeError::discard(ErrorKind::Error, line.consumed, false));
     }
+    let tokens = Tokens::new(text);
     if word[0] == b'm' && word.len() == 2 {
         return meta::decode(word[1], &tokens, line, input, limits);
     }
     match word {
-        b"get" | b"bget" => retrieval::decode(RetrievalCommand::Get, &tokens, line, limits),
-        b"gets" => retrieval::decode(RetrievalCommand::Gets, &tokens, line, limits),
-        b"gat" => retrieval::decode(RetrievalCommand::Gat, &tokens, line, limits),
-        b"gats" => retrieval::decode(RetrievalCommand::Gats, &tokens, line, limits),
         b"set" => storage::decode(StorageCommand::Set, &tokens, line, input, limits),
         b"add" => storage::decode(StorageCommand::Add, &tokens, line, input, limits),
         b"replace" => storage::decode(StorageCommand::Replace, &tokens, line, input, limits),

@@ -20,7 +20,7 @@ use bytes::BufMut;
 
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
-use crate::token::{parse_i32, put_i64, Line, Tokens};
+use crate::token::{parse_i32, put_i64, Line};
 use crate::Limits;
 
 /// Which retrieval command.
@@ -164,28 +164,29 @@ where
     out.put_slice(b"\r\n");
 }
 
-/// Server side: parses a retrieval line.
+/// Server side: parses a retrieval line; `after_word` is the line after the
+/// command word (the get path skips the general tokenizer).
 pub(crate) fn decode<'a>(
     command: RetrievalCommand,
-    tokens: &Tokens<'a>,
+    after_word: &'a [u8],
     line: Line<'a>,
     limits: &Limits,
 ) -> Result<Option<(Request<'a>, usize)>, DecodeError> {
+    let mut tokens = KeysIter { rest: after_word };
     // WANT_TOKENS_MIN(ntokens, 3): at least one token after the command.
-    if tokens.ntokens() < 3 {
+    let Some(first) = tokens.next() else {
         return Err(DecodeError::discard(ErrorKind::Error, line.consumed, false));
-    }
-    let (exptime, first_key) = if command.touches() {
-        match parse_i32(tokens.get(1)) {
-            Some(t) => (Some(t), 2),
+    };
+    let (exptime, keys) = if command.touches() {
+        match parse_i32(first) {
+            Some(t) => (Some(t), Keys::new(tokens.rest)),
             None => {
                 return Err(DecodeError::discard(ErrorKind::InvalidExptime, line.consumed, false))
             }
         }
     } else {
-        (None, 1)
+        (None, Keys::new(after_word))
     };
-    let keys = Keys::new(tokens.rest_from(first_key));
     if keys.iter().any(|k| k.len() > limits.max_key_len) {
         return Err(DecodeError::discard(ErrorKind::BadCommandLineFormat, line.consumed, false));
     }

@@ -232,7 +232,8 @@ fn meta_flags_strategy(word: &'static str) -> impl Strategy<Value = Vec<u8>> {
                 tokens.push(format!("C{c}").into_bytes());
             }
             if on[19] {
-                tokens.push(format!("J{j} D{d}").into_bytes());
+                tokens.push(format!("J{j}").into_bytes());
+                tokens.push(format!("D{d}").into_bytes());
             }
             let modes: &[u8] = match word {
                 "ms" => b"SEAPR",
@@ -242,8 +243,8 @@ fn meta_flags_strategy(word: &'static str) -> impl Strategy<Value = Vec<u8>> {
             if !modes.is_empty() && mode_pick > 0 {
                 tokens.push(vec![b'M', modes[mode_pick % modes.len()]]);
             }
-            // At most 15 tokens keeps every command under the 20-token cap.
-            tokens.truncate(15);
+            // At most 14 flags (plus `b` later) keeps ms under the 20-token cap.
+            tokens.truncate(14);
             tokens.join(&b' ')
         })
 }
