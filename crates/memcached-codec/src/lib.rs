@@ -23,7 +23,8 @@
 //!   [`ArithmeticRequest`], [`TouchRequest`], meta ([`MetaRequest`], [`MetaSetRequest`],
 //!   [`MetaArithmeticRequest`], [`MetaDebugRequest`], `MetaNoop`), [`StatsRequest`],
 //!   and admin variants (`FlushAll`, `Version`, `Verbosity`, `Quit`, `Shutdown`,
-//!   `CacheMemlimit`, `SlabsReassign`, `SlabsAutomove`, `Lru`, `LruCrawler`, `Watch`).
+//!   `CacheMemlimit`, `SlabsReassign`, `SlabsAutomove`, `Lru`, `LruCrawler`, `Watch`);
+//!   [`Request::name`], [`Request::key`], [`Request::is_quiet`].
 //! * Meta flags: [`MetaFlags`] (parsed values + request-order [`MetaTokens`]),
 //!   [`MetaKey`] (base64 keys decoded into a caller stack buffer, [`KEY_BUFFER_LEN`]).
 //! * Reply encoders, all appending to any `bytes::BufMut` (`Vec<u8>` or `BytesMut`):
