@@ -355,6 +355,13 @@ proptest! {
         run(cfg, ops)?;
     }
 
+    /// Tight memory over two shards: pages also move between shards.
+    #[test]
+    fn tight_two_shard_store_never_returns_a_wrong_value(ops in proptest::collection::vec(op(), 1..250)) {
+        let cfg = StoreConfig { memory_limit_bytes: MIB as u64, page_size: 128 * 1024, item_size_max: 128 * 1024, shards: 2, ..Default::default() };
+        run(cfg, ops)?;
+    }
+
     /// No eviction (-M), no CAS (-C).
     #[test]
     fn no_evict_no_cas_store_never_returns_a_wrong_value(ops in proptest::collection::vec(op(), 1..200)) {
