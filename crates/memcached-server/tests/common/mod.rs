@@ -41,6 +41,25 @@ pub fn memcached_binary() -> PathBuf {
     path
 }
 
+/// The `pid` a server on `stream` reports in `stats`, or `None` when it does not say (for
+/// example because `-Y` makes it refuse unauthenticated commands). Used to make sure the process
+/// answering on a port is the one a test just started, not another test's server that took the
+/// same free port a moment earlier.
+fn reported_pid(mut stream: TcpStream) -> Option<u32> {
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(b"stats\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !reply.ends_with(b"END\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&reply);
+    text.lines().find_map(|line| line.strip_prefix("STAT pid ")).and_then(|v| v.trim().parse().ok())
+}
+
 /// A TCP port that was free a moment ago (for TCP and UDP on 127.0.0.1).
 pub fn free_port() -> u16 {
     for _ in 0..50 {
@@ -160,9 +179,13 @@ impl ServerBuilder {
                     return Err(format!("exited with {status}: {}", server.log()));
                 }
             }
+            let pid = server.child.as_ref().map_or(0, Child::id);
             let ready = match &server.unix_path {
                 Some(path) => UnixStream::connect(path).is_ok(),
-                None => TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                // A server that reports another pid is another test's, which took the same free
+                // port first: ours will fail to bind and exit, and the next attempt picks anew.
+                None => TcpStream::connect(("127.0.0.1", port))
+                    .is_ok_and(|stream| reported_pid(stream).is_none_or(|other| other == pid)),
             };
             if ready {
                 return Ok(server);
