@@ -151,6 +151,10 @@ struct Connection {
     batch_is_get: Vec<bool>,
     replies_seen: usize,
     batch_started: Instant,
+    /// With `--rate`: when the next batch is due (the connection is idle until then).
+    next_send: Option<Instant>,
+    /// With `--rate`: when the batch in flight was due (the schedule ignores send jitter).
+    batch_due: Instant,
     done: bool,
 }
 
@@ -182,6 +186,8 @@ fn drive_thread(
     let value = vec![b'v'; options.value_size];
     let mut report = Report::default();
     let mut connections = Vec::with_capacity(options.conns_per_thread);
+    let interval = batch_interval(options);
+    let start = Instant::now();
     for index in 0..options.conns_per_thread {
         let stream = StdTcpStream::connect(options.server)?;
         stream.set_nodelay(true)?;
@@ -200,10 +206,19 @@ fn drive_thread(
             in_len: 0,
             batch_is_get: Vec::with_capacity(options.depth),
             replies_seen: 0,
-            batch_started: Instant::now(),
+            batch_started: start,
+            next_send: None,
+            batch_due: start,
             done: false,
         };
-        start_batch(&mut connection, options, &mut random, &value);
+        match interval {
+            // Spread the connections' schedules evenly over one interval.
+            Some(interval) => {
+                connection.next_send =
+                    Some(start + interval.mul_f64(index as f64 / options.conns_per_thread as f64))
+            }
+            None => start_batch(&mut connection, options, &mut random, &value),
+        }
         connections.push(connection);
     }
     let hard_stop = stop_at + Duration::from_secs(10);
@@ -211,7 +226,16 @@ fn drive_thread(
         if Instant::now() > hard_stop {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "server stopped answering"));
         }
-        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        let mut timeout = Duration::from_millis(100);
+        if interval.is_some() {
+            let now = Instant::now();
+            for connection in connections.iter().filter(|c| !c.done) {
+                if let Some(due) = connection.next_send {
+                    timeout = timeout.min(due.saturating_duration_since(now));
+                }
+            }
+        }
+        poll.poll(&mut events, Some(timeout))?;
         for event in events.iter() {
             let connection = &mut connections[event.token().0];
             if connection.done {
@@ -230,8 +254,32 @@ fn drive_thread(
                 )?;
             }
         }
+        if interval.is_some() {
+            let now = Instant::now();
+            for connection in connections.iter_mut().filter(|c| !c.done) {
+                match connection.next_send {
+                    Some(_) if now >= stop_at => connection.done = true,
+                    Some(due) if due <= now => {
+                        connection.next_send = None;
+                        connection.batch_due = due;
+                        start_batch(connection, options, &mut random, &value);
+                        flush(connection)?;
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
     Ok(report)
+}
+
+/// With `--rate`: the time between two batches of one connection.
+fn batch_interval(options: &Options) -> Option<Duration> {
+    if options.rate <= 0.0 {
+        return None;
+    }
+    let connections = (options.threads * options.conns_per_thread) as f64;
+    Some(Duration::from_secs_f64(connections * options.depth as f64 / options.rate))
 }
 
 fn start_batch(connection: &mut Connection, options: &Options, random: &mut Random, value: &[u8]) {
@@ -316,8 +364,22 @@ fn receive(
                     connection.done = true;
                     return Ok(());
                 }
-                start_batch(connection, options, random, value);
-                flush(connection)?;
+                match batch_interval(options) {
+                    // Late (the server or this thread fell behind): send at once and keep the
+                    // schedule, so the offered rate holds on average.
+                    Some(interval) if connection.batch_due + interval > now => {
+                        connection.next_send = Some(connection.batch_due + interval);
+                    }
+                    Some(interval) => {
+                        connection.batch_due += interval;
+                        start_batch(connection, options, random, value);
+                        flush(connection)?;
+                    }
+                    None => {
+                        start_batch(connection, options, random, value);
+                        flush(connection)?;
+                    }
+                }
             }
         }
         connection.inbuf.copy_within(at..connection.in_len, 0);
@@ -365,6 +427,17 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_spreads_over_every_connection() {
+        let args = ["--threads", "2", "--conns", "4", "--depth", "2", "--rate", "16000"];
+        let options = Options::parse(args.iter().map(|s| s.to_string())).unwrap();
+        // 8 connections x 2 requests per batch at 16,000 ops/s: one batch per ms each.
+        assert_eq!(batch_interval(&options), Some(Duration::from_millis(1)));
+        let unlimited = Options::parse(std::iter::empty()).unwrap();
+        assert_eq!(batch_interval(&unlimited), None);
+        assert!(Options::parse(["--rate", "-1"].iter().map(|s| s.to_string())).is_err());
+    }
 
     #[test]
     fn keys_have_the_requested_size() {

@@ -12,6 +12,11 @@
 //!   thread T: ...                       results merged: ops/s, p50/p99/p999, hits, misses
 //! ```
 //!
+//! With `--rate OPS` the load is fixed instead: every connection sends its next batch on a
+//! schedule (OPS spread over all connections; a connection that falls behind sends at once and
+//! keeps the schedule), so two servers can be compared at the same offered load. The poll
+//! timeout has millisecond resolution, so sends due within one millisecond go out together.
+//!
 //! Output is one line of `name=value` pairs for `cargo xtask bench` to parse.
 
 mod histogram;

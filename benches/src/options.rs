@@ -5,8 +5,10 @@ use std::time::Duration;
 
 pub const USAGE: &str = "usage: loadgen --server HOST:PORT [--threads N] [--conns N] [--depth N]
        [--get-ratio F] [--keys N] [--key-size N] [--value-size N] [--mget N]
-       [--duration SECS] [--warmup SECS] [--fill] [--fill-only]
+       [--duration SECS] [--warmup SECS] [--rate OPS] [--fill] [--fill-only]
   --conns is per thread; --mget N makes every get a multi-get of N keys;
+  --rate caps the offered load at OPS operations per second over all connections (each
+  connection sends its next batch on a fixed schedule; latency counts from the send);
   --fill sets every key once before measuring; --fill-only stops after that.";
 
 /// What to send, to whom, for how long.
@@ -23,6 +25,8 @@ pub struct Options {
     pub mget: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    /// Operations per second over all connections; 0 = as fast as the replies come back.
+    pub rate: f64,
     pub fill: bool,
     pub fill_only: bool,
 }
@@ -41,6 +45,7 @@ impl Options {
             mget: 0,
             duration: Duration::from_secs(5),
             warmup: Duration::from_secs(1),
+            rate: 0.0,
             fill: false,
             fill_only: false,
         };
@@ -74,11 +79,15 @@ impl Options {
                 "--duration" => options.duration = Duration::from_secs_f64(number(&flag, &value)?),
                 "--warmup" => options.warmup = Duration::from_secs_f64(number(&flag, &value)?),
                 "--get-ratio" => options.get_ratio = number(&flag, &value)?,
+                "--rate" => options.rate = number(&flag, &value)?,
                 _ => return Err(format!("unknown option {flag}")),
             }
         }
         if options.threads == 0 || options.conns_per_thread == 0 || options.depth == 0 {
             return Err("--threads, --conns and --depth must be at least 1".into());
+        }
+        if !(options.rate >= 0.0 && options.rate.is_finite()) {
+            return Err("--rate must be a non-negative number".into());
         }
         if !(0.0..=1.0).contains(&options.get_ratio) {
             return Err("--get-ratio must be within 0..=1".into());
