@@ -32,13 +32,14 @@ impl fmt::Display for Report {
         let micros = |q| self.latency.quantile(q) as f64 / 1000.0;
         write!(
             f,
-            "ops={} all_ops={} seconds={:.3} ops_per_sec={:.0} p50_us={:.1} p99_us={:.1} \
-             p999_us={:.1} hits={} misses={} errors={}",
+            "ops={} all_ops={} seconds={:.3} ops_per_sec={:.0} p50_us={:.1} p90_us={:.1} \
+             p99_us={:.1} p999_us={:.1} hits={} misses={} errors={}",
             self.ops,
             self.all_ops,
             self.seconds,
             per_sec,
             micros(0.5),
+            micros(0.9),
             micros(0.99),
             micros(0.999),
             self.hits,
