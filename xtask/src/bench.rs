@@ -331,7 +331,7 @@ impl Summary {
             writeln!(
                 table,
                 "- no pipelining, same load (20,000 ops/s), CPU per op <= 0.8x memcached: \
-                 {r:.2}x, {}",
+                 {r:.3}x, {}",
                 verdict(r <= 0.8)
             )
             .unwrap();
@@ -339,7 +339,7 @@ impl Summary {
         if let Some(r) = self.unpipelined_p99_ratio {
             writeln!(
                 table,
-                "- no pipelining, same load (20,000 ops/s), p99 no worse than memcached: {r:.2}x, \
+                "- no pipelining, same load (20,000 ops/s), p99 no worse than memcached: {r:.3}x, \
                  {}",
                 verdict(r <= 1.0)
             )
