@@ -303,3 +303,22 @@ fn lru_crawler_metadump_lists_items() {
     assert!(lines.iter().all(|l| l.ends_with("\n") && !l.ends_with("\r\n")));
     c.roundtrip("lru_crawler metadump 5\r\n", "END\r\n");
 }
+
+/// `me` prints the key the way the item was stored (base64 for an item stored with `ms ... b`,
+/// plain otherwise), whatever form the request used, as memcached 1.6.18 does.
+#[test]
+fn meta_debug_prints_the_stored_key_form() {
+    let (_server, mut c) = server();
+    c.roundtrip("ms azQ= 1 b\r\nv\r\n", "HD\r\n");
+    for request in ["me k4\r\n", "me azQ= b\r\n"] {
+        c.send(request);
+        let line = String::from_utf8(c.read_line()).expect("utf8");
+        assert!(line.starts_with("ME azQ= exp=-1 "), "{request:?} -> {line:?}");
+    }
+    c.roundtrip("set k2 0 0 1\r\nx\r\n", "STORED\r\n");
+    for request in ["me k2\r\n", "me azI= b\r\n"] {
+        c.send(request);
+        let line = String::from_utf8(c.read_line()).expect("utf8");
+        assert!(line.starts_with("ME k2 exp=-1 "), "{request:?} -> {line:?}");
+    }
+}

@@ -206,3 +206,36 @@ fn stats_field_names_match_memcached() {
         assert_eq!(ours, theirs, "field names of `stats {sub}`");
     }
 }
+
+/// The meta `k` flag of a hit shows the key in the form the item was stored with (memcached's
+/// ITEM_KEY_BINARY): `ms ... b` marks it; append/prepend, `N`-created items and a counter
+/// that outgrows its value start plain; touch, invalidation and in-place incr keep it. Misses,
+/// `ms`, `md` and `ma` replies echo the request's form. (`me` is checked in commands.rs: its
+/// `size=` is our item size, not memcached's.)
+const KEY_FORM_SCRIPTS: &[&str] = &[
+    "ms azQ= 1 b k\r\nv\r\nmg k4 k v\r\nmg azQ= k v b\r\nma azQ= k\r\n",
+    "set k2 0 0 1\r\nx\r\nmg azI= k v b\r\nmd azI= k b\r\nmg azI= k b\r\n",
+    "ms azQ= 1 b\r\n1\r\nms k4 1 MA\r\n2\r\nmg k4 k v\r\nms azQ= 1 b\r\n1\r\nms azQ= 1 b MP\r\n2\r\nmg k4 k\r\n",
+    "ms azU= 1 b\r\n1\r\nincr k5 5\r\nmg k5 k v\r\ntouch k5 100\r\nmg k5 k\r\nmd k5 I\r\nmg k5 k\r\n",
+    "mg azY= b k N0\r\nmg k6 k\r\nma azc= b N0 k\r\nmg k7 k\r\n",
+];
+
+#[test]
+fn meta_key_form_matches_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in KEY_FORM_SCRIPTS {
+        diff.check(script);
+    }
+}
+
+/// get/gets/gat/gats with a key over 250 bytes: memcached fetches (and gat touches) the keys
+/// before the long one, then answers only `CLIENT_ERROR bad command line format`.
+#[test]
+fn retrieval_with_long_key_keeps_side_effects_like_memcached() {
+    let mut diff = Differential::start(&[]);
+    let long = "l".repeat(251);
+    diff.check_masking_ttl(format!(
+        "set a 0 100 1\r\nx\r\nmn\r\ngat 0 a {long} a\r\nmg a t v\r\nset b 0 0 1\r\n1\r\nmn\r\n\
+         get b {long}\r\nmg b h\r\ngats 0 {long}\r\ngets b {long} b\r\nmg b h\r\n"
+    ));
+}

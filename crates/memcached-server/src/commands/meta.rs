@@ -10,12 +10,12 @@ use memcached_codec::{
     encode_meta_arithmetic_hit, encode_meta_debug_reply, encode_meta_get_hit,
     encode_meta_noop_reply, encode_meta_set_result, encode_meta_status, ErrorKind,
     MetaArithmeticMode, MetaArithmeticRequest, MetaCommand, MetaDebugRequest, MetaFlags,
-    MetaItemInfo, MetaRequest, MetaSetMode as CodecSetMode, MetaSetRequest, MetaStatus,
+    MetaItemInfo, MetaKey, MetaRequest, MetaSetMode as CodecSetMode, MetaSetRequest, MetaStatus,
     KEY_BUFFER_LEN,
 };
 use memcached_store::{
-    ArithOp, ArithOutcome, DeleteOutcome, MetaArith, MetaDelete, MetaGet, MetaSet, MetaSetMode,
-    StoreOutcome,
+    ArithOp, ArithOutcome, DeleteOutcome, KeyForm, MetaArith, MetaDelete, MetaGet, MetaSet,
+    MetaSetMode, StoreOutcome,
 };
 
 use super::storage::store_error_kind;
@@ -77,6 +77,37 @@ fn flag_precedes(flags: &MetaFlags<'_>, first: u8, second: u8) -> bool {
     seen_first
 }
 
+/// Room for the base64 form of the longest key (250 bytes -> 336 characters).
+const ENCODED_KEY_LEN: usize = 344;
+
+/// The request as the `k` return flag of a hit must see it.
+///
+/// memcached 1.6.18 remembers per item whether its key arrived base64-encoded (`ms ... b`,
+/// ITEM_KEY_BINARY) and a hit prints the key in that form, whatever form the `mg` used:
+/// `ms azQ= 1 b` then `mg k4 k` answers `kazQ= b`; a plain item asked with `mg azQ= b k`
+/// answers `kk4`. Misses, `ms`, `md` and `ma` echo the request's own form.
+fn request_in_item_key_form<'a>(
+    r: &MetaRequest<'a>,
+    key: &[u8],
+    item_key_binary: bool,
+    encoded: &'a mut [u8; ENCODED_KEY_LEN],
+) -> MetaRequest<'a> {
+    if item_key_binary == r.key.is_base64() {
+        return *r;
+    }
+    if !item_key_binary {
+        // Only the form matters to the reply encoder; the key bytes are passed separately.
+        return MetaRequest { key: MetaKey::plain(b""), flags: r.flags };
+    }
+    let mut cursor = &mut encoded[..];
+    memcached_codec::base64::encode_key(key, &mut cursor);
+    let written = ENCODED_KEY_LEN - cursor.len();
+    match MetaKey::base64(&encoded[..written]) {
+        Some(binary) => MetaRequest { key: binary, flags: r.flags },
+        None => *r,
+    }
+}
+
 /// `mg <key> <flags>*`.
 pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u8>) -> After {
     bump(&exec.counters.cmd_meta, 1);
@@ -112,7 +143,9 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
             won: item.win(),
         };
         let value = flags.return_value().then(|| item.value());
-        encode_meta_get_hit(out, r, key, &info, value);
+        let mut encoded = [0u8; ENCODED_KEY_LEN];
+        let reply_request = request_in_item_key_form(r, key, item.key_is_binary(), &mut encoded);
+        encode_meta_get_hit(out, &reply_request, key, &info, value);
         (item.class_id(), item.value().len())
     });
     if let (true, Some(ttl)) = (touch_after_reply && hit.is_some(), flags.ttl()) {
@@ -150,7 +183,14 @@ pub fn meta_set(exec: &mut CommandExecutor, r: &MetaSetRequest<'_>, out: &mut Ve
     exec.shared.prefixes.record(key, PrefixOp::Set);
     let ttl = flags.ttl().map_or(0, i64::from);
     let client_flags = flags.client_flags().unwrap_or(0);
-    let result = exec.store.meta_set(key, r.data, client_flags, ttl, exec.now(), &opts);
+    // memcached marks the new item's key binary when `b` was given, except for append and
+    // prepend, whose combined item starts with fresh flags.
+    let form = match opts.mode {
+        MetaSetMode::Append | MetaSetMode::Prepend => KeyForm::Text,
+        _ if r.key.is_base64() => KeyForm::Binary,
+        _ => KeyForm::Text,
+    };
+    let result = exec.store.meta_set_keyed(key, form, r.data, client_flags, ttl, exec.now(), &opts);
     if exec.shared.log.active() {
         let status = match &result {
             Ok(done) if done.outcome == StoreOutcome::Stored => "stored",
@@ -283,12 +323,13 @@ pub fn meta_debug(
     let key = r.key.decode(&mut key_buf);
     let now = exec.now();
     let started = exec.shared.clock.started();
-    let base64 = r.key.is_base64();
+    // memcached prints the key base64-encoded when the item was stored with a binary key,
+    // whatever form the `me` request used.
     let found = exec.store.peek(key, now, |item| {
         encode_meta_debug_reply(
             out,
             key,
-            base64,
+            item.key_is_binary(),
             ttl_left(item.exptime(), now, started),
             u64::from(item.seconds_since_access(now)),
             item.cas(),

@@ -292,7 +292,33 @@ impl CommandExecutor {
                 };
                 Step::Done { consumed, after }
             }
+            Err(error) if error.kind == ErrorKind::BadCommandLineFormat => {
+                self.retrieval_with_long_key(error, session, input, out)
+            }
             Err(error) => self.decode_error(error, input, out),
+        }
+    }
+
+    /// The codec refuses a get/gets/gat/gats line with a key over 250 bytes, but memcached
+    /// 1.6.18 first fetches (and gat touches) the keys before the long one, then answers only
+    /// `CLIENT_ERROR bad command line format`. Such a line is decoded again without the key
+    /// limit and run by [`retrieval::retrieval`], which stops at the long key. Any other
+    /// refused line keeps the codec's answer.
+    fn retrieval_with_long_key(
+        &mut self,
+        error: DecodeError,
+        session: &mut Session,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Step {
+        let relaxed = Limits { max_key_len: usize::MAX, ..self.limits };
+        match decode_request(input, &relaxed) {
+            Ok(Some((Request::Retrieval(r), consumed))) => {
+                self.current_fd = session.fd;
+                let after = retrieval::retrieval(self, &r, session, out);
+                Step::Done { consumed, after }
+            }
+            _ => self.decode_error(error, input, out),
         }
     }
 }

@@ -7,6 +7,11 @@
 //! The value is copied from the slab chunk into the output buffer inside the store's
 //! closure: one copy, no allocation. A reply that would pass [`MAX_GET_RESPONSE`] is replaced
 //! by `SERVER_ERROR out of memory writing get response`.
+//!
+//! A key longer than 250 bytes: memcached 1.6.18 walks the keys in order, so the keys before
+//! the long one are fetched (bumped, marked fetched, touched by gat) before the whole reply is
+//! replaced by `CLIENT_ERROR bad command line format`. The codec refuses such a line; the
+//! executor decodes it again without the key limit and lands here.
 
 use memcached_codec::{encode_end, encode_value, ErrorKind, RetrievalRequest};
 
@@ -29,8 +34,16 @@ pub fn retrieval(
     let with_cas = r.command.returns_cas();
     let prefixes = exec.shared.prefixes.enabled();
     let start = out.len();
+    let marks_before = session.udp_marks.len();
     let keys = r.keys.count();
     for (index, key) in r.keys.iter().enumerate() {
+        if key.len() > exec.limits.max_key_len {
+            // The side effects on the earlier keys stay; their replies are dropped.
+            out.truncate(start);
+            session.udp_marks.truncate(marks_before);
+            ErrorKind::BadCommandLineFormat.encode(out);
+            return After::Continue;
+        }
         if out.len() - start > MAX_GET_RESPONSE {
             // memcached's answer when it cannot allocate more of a get response.
             out.truncate(start);
