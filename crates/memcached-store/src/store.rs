@@ -259,8 +259,7 @@ impl Store {
             meta: true,
             vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
             recache_below: opts.recache_below,
-            // memcached counts an mg with T as a touch (cmd_touch, touch_hits), not a get.
-            gat: opts.touch.is_some(),
+            gat: false,
             uncounted: false,
             binary_key: form == KeyForm::Binary,
         };

@@ -864,3 +864,28 @@ fn workers_and_maintenance_run_together() {
     assert!(st.total_malloced <= 4 * MIB as u64);
     assert!(st.total_items > 1000, "{} items stored", st.total_items);
 }
+
+#[test]
+fn meta_commands_count_stats_as_memcached_1_6_18() {
+    let s = store();
+    let t = MetaGet { touch: Some(30), ..Default::default() };
+    assert!(s.meta_get(b"nokey", &t, NOW, |_| ()).is_none());
+    let st = s.stats();
+    assert_eq!((st.cmd_get, st.get_misses, st.cmd_touch, st.touch_misses), (1, 1, 0, 0));
+    let n = MetaGet { vivify: Some(30), ..Default::default() };
+    s.meta_get(b"viv", &n, NOW, |_| ()).unwrap();
+    let st = s.stats();
+    assert_eq!((st.cmd_get, st.get_hits, st.get_misses), (2, 1, 1), "a vivified mg is a hit");
+    let nt = MetaGet { vivify: Some(10), touch: Some(30), ..Default::default() };
+    assert_eq!(s.meta_get(b"viv2", &nt, NOW, |i| i.exptime()), Some(NOW + 30));
+    let st = s.stats();
+    assert_eq!((st.cmd_touch, st.touch_hits), (1, 1));
+    set(&s, b"c", b"x", 0, NOW);
+    s.meta_delete(b"c", NOW, &MetaDelete { invalidate: true, ..Default::default() });
+    assert_eq!(s.stats().delete_hits, 0, "an invalidation is not a delete hit");
+    s.meta_arith(b"cnt", &MetaArith { vivify: Some(0), initial: 5, ..Default::default() }, NOW)
+        .unwrap();
+    assert_eq!(s.stats().incr_misses, 0, "ma N counts no miss");
+    s.meta_arith(b"nope", &MetaArith::default(), NOW).unwrap();
+    assert_eq!(s.stats().incr_misses, 1);
+}

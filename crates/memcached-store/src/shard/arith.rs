@@ -16,12 +16,15 @@ impl Shard {
     ) -> Result<ArithOutcome, StoreError> {
         let incr = a.op == ArithOp::Incr;
         let Some((_, r)) = self.lookup(key, hash, ctx) else {
-            if incr {
-                self.c.incr_misses += 1;
-            } else {
-                self.c.decr_misses += 1;
-            }
-            let Some(e) = a.vivify else { return Ok(ArithOutcome::NotFound) };
+            // memcached 1.6.18 counts no miss when N creates the item.
+            let Some(e) = a.vivify else {
+                if incr {
+                    self.c.incr_misses += 1;
+                } else {
+                    self.c.decr_misses += 1;
+                }
+                return Ok(ArithOutcome::NotFound);
+            };
             let mut buf = [0u8; 20];
             let digits = format_u64(a.initial, &mut buf);
             let args = StoreArgs {

@@ -13,6 +13,7 @@ use super::{Ctx, Mode, ReadOpts, Shard, StoreArgs};
 use crate::feed::ChangeOp;
 use crate::item::{self, bits, ItemRef, OFF_ATIME, OFF_BITS, OFF_EXPTIME};
 use crate::ops::{DeleteOutcome, TouchOutcome};
+use crate::slab::ChunkRef;
 
 impl Shard {
     /// get / gets / gat / gats / mg.
@@ -24,39 +25,28 @@ impl Shard {
         o: ReadOpts,
         f: impl FnOnce(&ItemRef<'_>) -> R,
     ) -> Option<R> {
-        // memcached counts gat/gats as touches only (cmd_touch, touch_hits/misses).
-        if o.gat {
-            self.c.cmd_touch += 1;
-        } else if !o.uncounted {
-            self.c.cmd_get += 1;
-        }
+        // Counting follows memcached 1.6.18: gat/gats are touches (cmd_touch, touch_hits or
+        // touch_misses); an mg is a get, except that a hit (or an item made by N) with T is
+        // counted as a touch; a miss is always a get miss unless N creates the item.
+        let touch_counted = o.gat || (o.meta && o.touch.is_some());
         let Some((_, r)) = self.lookup(key, hash, ctx) else {
-            if o.gat {
-                self.c.touch_misses += 1;
-            } else if !o.uncounted {
-                self.c.get_misses += 1;
-            }
-            let e = o.vivify?;
-            // mg N: create an empty item; this client wins the recache.
-            let a = StoreArgs {
-                key,
-                value: &[],
-                flags: 0,
-                exptime: e,
-                mode: Mode::Add,
-                compare_cas: None,
-                invalidate: false,
-                explicit_cas: None,
-                vivify_on_miss: None,
-                op: ChangeOp::Add,
-                binary_key: o.binary_key,
+            let created = match o.vivify {
+                Some(e) => self.vivify(ctx, key, hash, e, o),
+                None => None,
             };
-            self.store_inner(ctx, hash, &a).ok()?;
-            let (_, r) = self.find_key(key, hash)?;
-            let chunk = self.mem.chunk_mut(r);
-            chunk[OFF_BITS] |= bits::TOKEN_SENT;
-            let class_id = self.mem.class_of(r) as u32 + 1;
-            let mut item = ItemRef::from_raw(self.raw(r), class_id);
+            let Some(r) = created else {
+                if o.gat {
+                    self.c.cmd_touch += 1;
+                    self.c.touch_misses += 1;
+                } else if !o.uncounted {
+                    self.c.cmd_get += 1;
+                    self.c.get_misses += 1;
+                }
+                return None;
+            };
+            let class = self.mem.class_of(r);
+            self.count_hit(class, touch_counted, o.uncounted);
+            let mut item = ItemRef::from_raw(self.raw(r), class as u32 + 1);
             item.win = true;
             item.created = true;
             return Some(f(&item));
@@ -94,17 +84,51 @@ impl Shard {
         }
         if let Some(e) = o.touch {
             item::wr_u32(chunk, OFF_EXPTIME, e);
-            if o.gat {
-                self.c.touch_hits += 1;
-                self.mem.classes[class].counters.touch_hits += 1;
-            }
             self.publish(ctx, ChangeOp::Touch, Some(r), key);
         }
-        if !o.gat && !o.uncounted {
+        self.count_hit(class, touch_counted, o.uncounted);
+        Some(out)
+    }
+
+    fn count_hit(&mut self, class: usize, as_touch: bool, uncounted: bool) {
+        if as_touch {
+            self.c.cmd_touch += 1;
+            self.c.touch_hits += 1;
+            self.mem.classes[class].counters.touch_hits += 1;
+        } else if !uncounted {
+            self.c.cmd_get += 1;
             self.c.get_hits += 1;
             self.mem.classes[class].counters.get_hits += 1;
         }
-        Some(out)
+    }
+
+    /// mg N on a miss: an empty item with TTL `exptime` whose win token this caller holds
+    /// (then `T`, if given, sets its TTL).
+    fn vivify(
+        &mut self,
+        ctx: &Ctx<'_>,
+        key: &[u8],
+        hash: u64,
+        exptime: u32,
+        o: ReadOpts,
+    ) -> Option<ChunkRef> {
+        let a = StoreArgs {
+            key,
+            value: &[],
+            flags: 0,
+            exptime: o.touch.unwrap_or(exptime),
+            mode: Mode::Add,
+            compare_cas: None,
+            invalidate: false,
+            explicit_cas: None,
+            vivify_on_miss: None,
+            op: ChangeOp::Add,
+            binary_key: o.binary_key,
+        };
+        self.store_inner(ctx, hash, &a).ok()?;
+        let (_, r) = self.find_key(key, hash)?;
+        self.mem.chunk_mut(r)[OFF_BITS] |= bits::TOKEN_SENT;
+        Some(r)
     }
 
     pub fn touch(&mut self, ctx: &Ctx<'_>, key: &[u8], hash: u64, exptime: u32) -> TouchOutcome {
@@ -141,10 +165,8 @@ impl Shard {
                 return DeleteOutcome::Exists;
             }
         }
-        let class = self.mem.class_of(r);
-        self.c.delete_hits += 1;
-        self.mem.classes[class].counters.delete_hits += 1;
         if let Some((ttl, explicit)) = invalidate {
+            // memcached 1.6.18 does not count an invalidation as a delete hit.
             let cas = explicit.filter(|_| self.cas_enabled).unwrap_or_else(|| self.take_cas());
             let ce = self.cas_enabled;
             let chunk = self.mem.chunk_mut(r);
@@ -155,6 +177,9 @@ impl Shard {
             }
             self.publish(ctx, ChangeOp::Invalidate, Some(r), key);
         } else {
+            let class = self.mem.class_of(r);
+            self.c.delete_hits += 1;
+            self.mem.classes[class].counters.delete_hits += 1;
             self.unlink(slot, r);
             self.publish(ctx, ChangeOp::Delete, None, key);
         }
