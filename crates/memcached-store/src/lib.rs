@@ -18,10 +18,10 @@
 //! | call | protocol |
 //! |---|---|
 //! | [`Store::new`]`(StoreConfig)` | `-m -I -f -n -M -C` ([`StoreConfig`], `Default` = memcached's) |
-//! | [`Store::get`] / [`Store::peek`] / [`Store::gat`] / [`Store::meta_get`] | get, gets, gat, gats, mg |
-//! | [`Store::set`]`(.., SetMode)` / [`Store::meta_set`] | set add replace append prepend cas, ms |
+//! | [`Store::get`] / [`Store::peek`] / [`Store::gat`] / [`Store::meta_get`] ([`Store::meta_get_keyed`], [`Store::meta_get_detailed`]) | get, gets, gat, gats, mg, me |
+//! | [`Store::set`]`(.., SetMode)` / [`Store::meta_set`] ([`Store::meta_set_keyed`]) | set add replace append prepend cas, ms |
 //! | [`Store::delete`] / [`Store::meta_delete`] | delete, md |
-//! | [`Store::incr_decr`] / [`Store::meta_arith`] | incr, decr, ma |
+//! | [`Store::incr_decr`] / [`Store::meta_arith`] ([`Store::meta_arith_keyed`]) | incr, decr, ma |
 //! | [`Store::touch`] | touch |
 //! | [`Store::flush_all`] | `flush_all [delay]` |
 //! | [`Store::stats`] / [`Store::slab_stats`] / [`Store::item_stats`] / [`Store::size_stats`] / [`Store::cachedump`] / [`Store::reset_stats`] | stats, stats slabs/items/sizes/cachedump, stats reset |
@@ -88,8 +88,8 @@ pub use feed::{ChangeOp, ChangeRecord, FeedReceiver};
 pub use item::{ItemRef, KEY_MAX_LEN};
 pub use ops::{
     absolute_exptime, ArithOp, ArithOutcome, CachedumpEntry, DeleteOutcome, KeyForm, MetaArith,
-    MetaDelete, MetaGet, MetaSet, MetaSetMode, PageMove, ReassignError, ReclaimReport, SetMode,
-    SetResult, StoreError, StoreOutcome, TouchOutcome, REALTIME_MAXDELTA,
+    MetaDelete, MetaGet, MetaGetDetails, MetaSet, MetaSetMode, PageMove, ReassignError,
+    ReclaimReport, SetMode, SetResult, StoreError, StoreOutcome, TouchOutcome, REALTIME_MAXDELTA,
 };
 pub use slab::ChunkRef;
 pub use stats::{ItemClassStats, ItemStats, SlabClassStats, SlabStats, StoreStats};

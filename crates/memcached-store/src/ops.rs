@@ -135,6 +135,15 @@ pub struct MetaGet {
     pub recache_below: Option<u32>,
 }
 
+/// Details of an `mg` request beyond [`MetaGet`] (see [`Store::meta_get_detailed`](crate::Store::meta_get_detailed)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaGetDetails {
+    /// `b`: the key arrived base64-encoded.
+    pub key_form: KeyForm,
+    /// `T` appeared before `N`: memcached then leaves an item created by `N` with `N`'s TTL.
+    pub touch_before_vivify: bool,
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {

@@ -253,6 +253,20 @@ impl Store {
         now: u32,
         f: impl FnOnce(&ItemRef<'_>) -> R,
     ) -> Option<R> {
+        let details = MetaGetDetails { key_form: form, ..MetaGetDetails::default() };
+        self.meta_get_detailed(key, opts, &details, now, f)
+    }
+
+    /// [`Store::meta_get`] with the request details memcached 1.6.18 is sensitive to: the key
+    /// form (`b`) and whether `T` came before `N` (then an item `N` creates keeps `N`'s TTL).
+    pub fn meta_get_detailed<R>(
+        &self,
+        key: &[u8],
+        opts: &MetaGet,
+        details: &MetaGetDetails,
+        now: u32,
+        f: impl FnOnce(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
         let o = ReadOpts {
             touch: opts.touch.map(|e| absolute_exptime(e, now)),
             bump: !opts.no_bump,
@@ -261,7 +275,8 @@ impl Store {
             recache_below: opts.recache_below,
             gat: false,
             uncounted: false,
-            binary_key: form == KeyForm::Binary,
+            binary_key: details.key_form == KeyForm::Binary,
+            touch_before_vivify: details.touch_before_vivify,
         };
         self.read(key, now, o, f)
     }

@@ -889,3 +889,16 @@ fn meta_commands_count_stats_as_memcached_1_6_18() {
     s.meta_arith(b"nope", &MetaArith::default(), NOW).unwrap();
     assert_eq!(s.stats().incr_misses, 1);
 }
+
+#[test]
+fn mg_n_and_t_apply_left_to_right() {
+    let s = store();
+    let opts = MetaGet { vivify: Some(10), touch: Some(30), ..Default::default() };
+    // `N10 T30`: create, then touch.
+    assert_eq!(s.meta_get(b"a", &opts, NOW, |i| i.ttl(NOW)), Some(30));
+    // `T30 N10`: the touch found nothing; the created item keeps N's TTL.
+    let details = MetaGetDetails { touch_before_vivify: true, ..Default::default() };
+    assert_eq!(s.meta_get_detailed(b"b", &opts, &details, NOW, |i| i.ttl(NOW)), Some(10));
+    // On a hit the order does not matter.
+    assert_eq!(s.meta_get_detailed(b"b", &opts, &details, NOW, |i| i.ttl(NOW)), Some(30));
+}

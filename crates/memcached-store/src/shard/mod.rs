@@ -116,6 +116,8 @@ pub(crate) struct ReadOpts {
     pub uncounted: bool,
     /// An item created by `vivify` gets a binary key mark.
     pub binary_key: bool,
+    /// `T` came before `N` in the request: it does not apply to an item `N` creates.
+    pub touch_before_vivify: bool,
 }
 
 /// A resolved arithmetic request.

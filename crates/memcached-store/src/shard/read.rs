@@ -103,7 +103,7 @@ impl Shard {
     }
 
     /// mg N on a miss: an empty item with TTL `exptime` whose win token this caller holds
-    /// (then `T`, if given, sets its TTL).
+    /// (then `T`, if given after `N`, sets its TTL).
     fn vivify(
         &mut self,
         ctx: &Ctx<'_>,
@@ -116,7 +116,8 @@ impl Shard {
             key,
             value: &[],
             flags: 0,
-            exptime: o.touch.unwrap_or(exptime),
+            // memcached applies flags left to right: `N.. T..` creates, then touches.
+            exptime: if o.touch_before_vivify { exptime } else { o.touch.unwrap_or(exptime) },
             mode: Mode::Add,
             compare_cas: None,
             invalidate: false,
