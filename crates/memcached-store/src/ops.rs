@@ -136,12 +136,21 @@ pub struct MetaGet {
 }
 
 /// Details of an `mg` request beyond [`MetaGet`] (see [`Store::meta_get_detailed`](crate::Store::meta_get_detailed)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetaGetDetails {
     /// `b`: the key arrived base64-encoded.
     pub key_form: KeyForm,
-    /// `T` appeared before `N`: memcached then leaves an item created by `N` with `N`'s TTL.
-    pub touch_before_vivify: bool,
+    /// The order in which `T`, `N` and `R` appeared in the request, e.g. `*b"TRN"`: memcached
+    /// 1.6.18 applies them left to right (`T30 N10` leaves a created item with TTL 10, `N10 T30`
+    /// with 30; `T-1 R..` wins the recache on the new TTL, `R.. T-1` on the old one). Default
+    /// `*b"NTR"`.
+    pub order: [u8; 3],
+}
+
+impl Default for MetaGetDetails {
+    fn default() -> Self {
+        MetaGetDetails { key_form: KeyForm::Text, order: *b"NTR" }
+    }
 }
 
 /// What a delete did.

@@ -258,7 +258,7 @@ impl Store {
     }
 
     /// [`Store::meta_get`] with the request details memcached 1.6.18 is sensitive to: the key
-    /// form (`b`) and whether `T` came before `N` (then an item `N` creates keeps `N`'s TTL).
+    /// form (`b`) and the order of `T`, `N` and `R` ([`MetaGetDetails`]).
     pub fn meta_get_detailed<R>(
         &self,
         key: &[u8],
@@ -276,7 +276,7 @@ impl Store {
             gat: false,
             uncounted: false,
             binary_key: details.key_form == KeyForm::Binary,
-            touch_before_vivify: details.touch_before_vivify,
+            order: details.order,
         };
         self.read(key, now, o, f)
     }

@@ -897,8 +897,16 @@ fn mg_n_and_t_apply_left_to_right() {
     // `N10 T30`: create, then touch.
     assert_eq!(s.meta_get(b"a", &opts, NOW, |i| i.ttl(NOW)), Some(30));
     // `T30 N10`: the touch found nothing; the created item keeps N's TTL.
-    let details = MetaGetDetails { touch_before_vivify: true, ..Default::default() };
+    let details = MetaGetDetails { order: *b"TNR", ..Default::default() };
     assert_eq!(s.meta_get_detailed(b"b", &opts, &details, NOW, |i| i.ttl(NOW)), Some(10));
     // On a hit the order does not matter.
     assert_eq!(s.meta_get_detailed(b"b", &opts, &details, NOW, |i| i.ttl(NOW)), Some(30));
+    // `T-1 R..`: the recache is judged on the TTL T just set; `R.. T-1` on the old one.
+    set(&s, b"r", b"v", 0, NOW);
+    let tr = MetaGet { touch: Some(100), recache_below: Some(200), ..Default::default() };
+    let r_first = MetaGetDetails { order: *b"RTN", ..Default::default() };
+    assert_eq!(s.meta_get_detailed(b"r", &tr, &r_first, NOW, |i| i.win()), Some(false));
+    set(&s, b"r", b"v", 0, NOW);
+    let t_first = MetaGetDetails { order: *b"TRN", ..Default::default() };
+    assert_eq!(s.meta_get_detailed(b"r", &tr, &t_first, NOW, |i| i.win()), Some(true));
 }

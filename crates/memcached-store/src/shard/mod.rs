@@ -104,7 +104,7 @@ pub(crate) struct StoreArgs<'a> {
 }
 
 /// Options of a read.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct ReadOpts {
     pub touch: Option<u32>,
     pub bump: bool,
@@ -116,8 +116,24 @@ pub(crate) struct ReadOpts {
     pub uncounted: bool,
     /// An item created by `vivify` gets a binary key mark.
     pub binary_key: bool,
-    /// `T` came before `N` in the request: it does not apply to an item `N` creates.
-    pub touch_before_vivify: bool,
+    /// The order of `T`, `N`, `R` in the request (memcached applies them left to right).
+    pub order: [u8; 3],
+}
+
+impl Default for ReadOpts {
+    fn default() -> Self {
+        ReadOpts {
+            touch: None,
+            bump: false,
+            meta: false,
+            vivify: None,
+            recache_below: None,
+            gat: false,
+            uncounted: false,
+            binary_key: false,
+            order: *b"NTR",
+        }
+    }
 }
 
 /// A resolved arithmetic request.

@@ -57,17 +57,26 @@ impl Shard {
         let mut new_bits = old_bits;
         let mut item = ItemRef::from_raw(raw, class as u32 + 1);
         if o.meta {
+            // T and R in request order: R judges the TTL as T left it.
+            let mut exptime = item.exptime;
+            let mut recache = false;
+            for flag in o.order {
+                match flag {
+                    b'T' => exptime = o.touch.unwrap_or(exptime),
+                    b'R' => {
+                        recache |= o.recache_below.is_some_and(|below| {
+                            exptime != 0
+                                && i64::from(exptime) - i64::from(ctx.now) < i64::from(below)
+                        })
+                    }
+                    _ => {}
+                }
+            }
             if old_bits & bits::TOKEN_SENT != 0 {
                 item.win_already_sent = true;
-            } else {
-                let recache = o.recache_below.is_some_and(|below| {
-                    item.exptime != 0
-                        && i64::from(item.exptime) - i64::from(ctx.now) < i64::from(below)
-                });
-                if item.stale || recache {
-                    item.win = true;
-                    new_bits |= bits::TOKEN_SENT;
-                }
+            } else if item.stale || recache {
+                item.win = true;
+                new_bits |= bits::TOKEN_SENT;
             }
         }
         if let Some(e) = o.touch {
@@ -117,7 +126,15 @@ impl Shard {
             value: &[],
             flags: 0,
             // memcached applies flags left to right: `N.. T..` creates, then touches.
-            exptime: if o.touch_before_vivify { exptime } else { o.touch.unwrap_or(exptime) },
+            exptime: match (
+                o.touch,
+                o.order.iter().position(|&f| f == b'T'),
+                o.order.iter().position(|&f| f == b'N'),
+            ) {
+                (Some(t), Some(ti), Some(ni)) if ti > ni => t,
+                (Some(t), Some(_), None) => t,
+                _ => exptime,
+            },
             mode: Mode::Add,
             compare_cas: None,
             invalidate: false,
