@@ -85,6 +85,14 @@ pub fn run(settings: &Settings) -> i32 {
     for warning in &settings.warnings {
         eprintln!("{warning}");
     }
+    if let Some(peer) = &settings.repl_peer {
+        // Running unreplicated when a peer was asked for would let the pair diverge silently.
+        let message = format!(
+            "-x {peer}: replication is not available in this build yet; refusing to start \
+             rather than run without it"
+        );
+        return fail(&message, EX_USAGE);
+    }
     if settings.enable_coredumps {
         if let Err(e) = settings::enable_core_dumps() {
             return fail(&e, e.exit_code());

@@ -100,6 +100,13 @@ fn a_bad_config_file_is_refused_with_its_path() {
     assert!(err.contains(path.to_str().unwrap()) && err.contains("fooble"), "{err}");
 }
 
+#[test]
+fn asking_for_replication_is_refused_until_it_exists() {
+    let o = run(&["-p", "0", "-x", "127.0.0.2"]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("replication is not available"), "{}", stderr(&o));
+}
+
 /// Kills the daemon by its pid if the test ends early.
 struct Daemon {
     pid: libc::pid_t,
