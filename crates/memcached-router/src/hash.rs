@@ -213,6 +213,13 @@ pub fn fnv1a_32(key: &[u8]) -> u32 {
     hash
 }
 
+/// Little-endian `u32` from up to 4 bytes (missing high bytes are zero), as MurmurHash and
+/// lookup3 read their input words.
+#[inline]
+fn le_word(bytes: &[u8]) -> u32 {
+    bytes.iter().take(4).enumerate().fold(0, |w, (i, &b)| w | (b as u32) << (8 * i))
+}
+
 /// libhashkit `hashkit_murmur`: MurmurHash2 (little-endian reads), seed `0xdeadbeef * len`.
 pub fn murmur(key: &[u8]) -> u32 {
     const M: u32 = 0x5bd1_e995;
@@ -222,8 +229,7 @@ pub fn murmur(key: &[u8]) -> u32 {
     let mut h = seed ^ length;
     let mut chunks = key.chunks_exact(4);
     for chunk in &mut chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
+        let mut k = le_word(chunk).wrapping_mul(M);
         k ^= k >> R;
         k = k.wrapping_mul(M);
         h = h.wrapping_mul(M);
@@ -231,13 +237,7 @@ pub fn murmur(key: &[u8]) -> u32 {
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
-        if tail.len() >= 3 {
-            h ^= (tail[2] as u32) << 16;
-        }
-        if tail.len() >= 2 {
-            h ^= (tail[1] as u32) << 8;
-        }
-        h ^= tail[0] as u32;
+        h ^= le_word(tail);
         h = h.wrapping_mul(M);
     }
     h ^= h >> 13;
@@ -247,70 +247,56 @@ pub fn murmur(key: &[u8]) -> u32 {
 }
 
 /// libhashkit `hashkit_jenkins`: lookup3 `hashlittle` with initial value 13.
+///
+/// lookup3's `mix` and `final` are runs of one step each, applied to (a, b, c) in rotation:
+///
+/// ```text
+/// mix step   x -= z; x ^= rot(z, r); z += y      r = 4, 6, 8, 16, 19, 4
+/// final step x ^= y; x -= rot(y, r)              r = 14, 11, 25, 16, 4, 14, 24
+/// ```
 pub fn jenkins(key: &[u8]) -> u32 {
+    /// One `mix` step: returns the new (x, z).
     #[inline]
-    fn word(bytes: &[u8]) -> u32 {
-        // Little-endian word from up to 4 bytes (missing high bytes are zero).
-        let mut w = 0u32;
-        for (i, &b) in bytes.iter().enumerate().take(4) {
-            w |= (b as u32) << (8 * i);
-        }
-        w
+    fn mix_step(x: u32, y: u32, z: u32, r: u32) -> (u32, u32) {
+        (x.wrapping_sub(z) ^ z.rotate_left(r), z.wrapping_add(y))
+    }
+    /// One `final` step: returns the new x.
+    #[inline]
+    fn final_step(x: u32, y: u32, r: u32) -> u32 {
+        (x ^ y).wrapping_sub(y.rotate_left(r))
     }
     let init = 0xdead_beef_u32.wrapping_add(key.len() as u32).wrapping_add(13);
     let (mut a, mut b, mut c) = (init, init, init);
     let mut rest = key;
     while rest.len() > 12 {
-        a = a.wrapping_add(word(&rest[0..4]));
-        b = b.wrapping_add(word(&rest[4..8]));
-        c = c.wrapping_add(word(&rest[8..12]));
-        // mix(a, b, c)
-        a = a.wrapping_sub(c);
-        a ^= c.rotate_left(4);
-        c = c.wrapping_add(b);
-        b = b.wrapping_sub(a);
-        b ^= a.rotate_left(6);
-        a = a.wrapping_add(c);
-        c = c.wrapping_sub(b);
-        c ^= b.rotate_left(8);
-        b = b.wrapping_add(a);
-        a = a.wrapping_sub(c);
-        a ^= c.rotate_left(16);
-        c = c.wrapping_add(b);
-        b = b.wrapping_sub(a);
-        b ^= a.rotate_left(19);
-        a = a.wrapping_add(c);
-        c = c.wrapping_sub(b);
-        c ^= b.rotate_left(4);
-        b = b.wrapping_add(a);
+        a = a.wrapping_add(le_word(&rest[0..4]));
+        b = b.wrapping_add(le_word(&rest[4..8]));
+        c = c.wrapping_add(le_word(&rest[8..12]));
+        (a, c) = mix_step(a, b, c, 4);
+        (b, a) = mix_step(b, c, a, 6);
+        (c, b) = mix_step(c, a, b, 8);
+        (a, c) = mix_step(a, b, c, 16);
+        (b, a) = mix_step(b, c, a, 19);
+        (c, b) = mix_step(c, a, b, 4);
         rest = &rest[12..];
     }
     if rest.is_empty() {
         return c;
     }
-    a = a.wrapping_add(word(rest));
+    a = a.wrapping_add(le_word(rest));
     if rest.len() > 4 {
-        b = b.wrapping_add(word(&rest[4..]));
+        b = b.wrapping_add(le_word(&rest[4..]));
     }
     if rest.len() > 8 {
-        c = c.wrapping_add(word(&rest[8..]));
+        c = c.wrapping_add(le_word(&rest[8..]));
     }
-    // final(a, b, c)
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(14));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(11));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(25));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(16));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(4));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(14));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(24));
-    c
+    c = final_step(c, b, 14);
+    a = final_step(a, c, 11);
+    b = final_step(b, a, 25);
+    c = final_step(c, b, 16);
+    a = final_step(a, c, 4);
+    b = final_step(b, a, 14);
+    final_step(c, b, 24)
 }
 
 /// libhashkit `hashkit_murmur3`: MurmurHash3 x86_32, seed `0xdeadbeef * len`.
@@ -326,19 +312,13 @@ pub fn murmur3_x86_32(key: &[u8], seed: u32) -> u32 {
     let mut h1 = seed;
     let mut chunks = key.chunks_exact(4);
     for chunk in &mut chunks {
-        let mut k1 = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k1 = k1.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        let k1 = le_word(chunk).wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
         h1 ^= k1;
         h1 = h1.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
-        let mut k1 = 0u32;
-        for (i, &b) in tail.iter().enumerate() {
-            k1 ^= (b as u32) << (8 * i);
-        }
-        k1 = k1.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-        h1 ^= k1;
+        h1 ^= le_word(tail).wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
     }
     h1 ^= length;
     h1 ^= h1 >> 16;

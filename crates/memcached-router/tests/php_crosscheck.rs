@@ -6,9 +6,12 @@
 //! router to agree on every key. Needs /usr/bin/php with the memcached extension (CI installs
 //! php-cli and php-memcached).
 
-use memcached_router::{Distribution, HashAlgorithm, Router, RouterConfig, Server};
+mod support;
+
+use memcached_router::{Router, RouterConfig, Server};
 use std::fmt::Write as _;
 use std::process::Command;
+use support::{distribution_from_libmemcached, hash_from_libmemcached};
 
 const PHP: &str = "/usr/bin/php";
 
@@ -94,22 +97,6 @@ fn random_pool(rng: &mut SplitMix, case: usize) -> Pool {
     Pool { servers, options }
 }
 
-fn hash_from_libmemcached(id: u64) -> HashAlgorithm {
-    match id {
-        0 => HashAlgorithm::OneAtATime,
-        1 => HashAlgorithm::Md5,
-        2 => HashAlgorithm::Crc,
-        3 => HashAlgorithm::Fnv1_64,
-        4 => HashAlgorithm::Fnv1a64,
-        5 => HashAlgorithm::Fnv1_32,
-        6 => HashAlgorithm::Fnv1a32,
-        8 => HashAlgorithm::Murmur,
-        9 => HashAlgorithm::Jenkins,
-        10 => HashAlgorithm::Murmur3,
-        other => panic!("unsupported hash id {other}"),
-    }
-}
-
 #[test]
 fn random_pools_agree_with_php_memcached() {
     assert!(
@@ -156,13 +143,7 @@ fn random_pools_agree_with_php_memcached() {
         let readback: Vec<u64> =
             lines.next().unwrap().split(' ').map(|n| n.parse().unwrap()).collect();
         let libketama_compatible = pool.options.iter().any(|(id, _)| *id == 16);
-        let distribution = match readback[0] {
-            0 => Distribution::Modula,
-            1 | 3 => Distribution::Consistent,
-            4 => Distribution::KetamaSpy { weighted: libketama_compatible },
-            5 => Distribution::KetamaWeighted,
-            other => panic!("distribution {other}"),
-        };
+        let distribution = distribution_from_libmemcached(readback[0], libketama_compatible);
         let config = RouterConfig { distribution, key_hash: hash_from_libmemcached(readback[1]) };
         let servers =
             pool.servers.iter().map(|(h, p, w)| Server::with_weight(h.as_str(), *p, *w)).collect();

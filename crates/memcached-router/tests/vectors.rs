@@ -10,24 +10,10 @@ mod support;
 
 use memcached_router::{Distribution, HashAlgorithm, Router, RouterConfig, Server};
 use std::path::Path;
-use support::{column, read_tsv, unhex, vectors_dir, Json};
-
-/// libmemcached `memcached_hash_t` numbering (php `Memcached::HASH_*`).
-fn hash_from_libmemcached(id: u64) -> HashAlgorithm {
-    match id {
-        0 => HashAlgorithm::OneAtATime,
-        1 => HashAlgorithm::Md5,
-        2 => HashAlgorithm::Crc,
-        3 => HashAlgorithm::Fnv1_64,
-        4 => HashAlgorithm::Fnv1a64,
-        5 => HashAlgorithm::Fnv1_32,
-        6 => HashAlgorithm::Fnv1a32,
-        8 => HashAlgorithm::Murmur,
-        9 => HashAlgorithm::Jenkins,
-        10 => HashAlgorithm::Murmur3,
-        other => panic!("unsupported libmemcached hash id {other}"),
-    }
-}
+use support::{
+    column, distribution_from_libmemcached, hash_from_libmemcached, read_tsv, unhex, vectors_dir,
+    Json,
+};
 
 /// The router a MANIFEST set describes: servers in addServer order, the distribution and hash
 /// that php read back, and whether `OPT_LIBKETAMA_COMPATIBLE` (option 16) set the weighted flag.
@@ -45,13 +31,11 @@ fn router_for_set(name: &str, set: &Json) -> Router {
         .collect();
     let libketama_compatible =
         set.get("opts").and_then(|o| o.get("16")).map(Json::truthy).unwrap_or(false);
-    let distribution = match set.get("distribution").map(Json::as_u64) {
-        Some(0) => Distribution::Modula,
-        Some(1) | Some(3) => Distribution::Consistent,
-        Some(4) => Distribution::KetamaSpy { weighted: libketama_compatible },
-        Some(5) => Distribution::KetamaWeighted,
-        other => panic!("set {name}: unsupported distribution {other:?}"),
-    };
+    let distribution_id = set
+        .get("distribution")
+        .map(Json::as_u64)
+        .unwrap_or_else(|| panic!("MANIFEST set {name} has no distribution"));
+    let distribution = distribution_from_libmemcached(distribution_id, libketama_compatible);
     let key_hash = hash_from_libmemcached(set.get("hash").map(Json::as_u64).unwrap_or(0));
     Router::new(servers, RouterConfig { distribution, key_hash }).unwrap()
 }

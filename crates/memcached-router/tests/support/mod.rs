@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use memcached_router::{Distribution, HashAlgorithm};
 use std::path::PathBuf;
 
 /// The vector folder: `$MEMCACHED_ROUTER_VECTORS` if set (to check another generated set),
@@ -21,6 +22,36 @@ pub fn vectors_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// libmemcached `memcached_hash_t` numbering (php `Memcached::HASH_*`).
+pub fn hash_from_libmemcached(id: u64) -> HashAlgorithm {
+    match id {
+        0 => HashAlgorithm::OneAtATime,
+        1 => HashAlgorithm::Md5,
+        2 => HashAlgorithm::Crc,
+        3 => HashAlgorithm::Fnv1_64,
+        4 => HashAlgorithm::Fnv1a64,
+        5 => HashAlgorithm::Fnv1_32,
+        6 => HashAlgorithm::Fnv1a32,
+        8 => HashAlgorithm::Murmur,
+        9 => HashAlgorithm::Jenkins,
+        10 => HashAlgorithm::Murmur3,
+        other => panic!("unsupported libmemcached hash id {other}"),
+    }
+}
+
+/// libmemcached `memcached_server_distribution_t` numbering (php `Memcached::DISTRIBUTION_*`,
+/// as `getOption(OPT_DISTRIBUTION)` reads it back); `libketama_compatible` is whether
+/// `OPT_LIBKETAMA_COMPATIBLE` (option 16) was set, which makes ketama weighted.
+pub fn distribution_from_libmemcached(id: u64, libketama_compatible: bool) -> Distribution {
+    match id {
+        0 => Distribution::Modula,
+        1 | 3 => Distribution::Consistent,
+        4 => Distribution::KetamaSpy { weighted: libketama_compatible },
+        5 => Distribution::KetamaWeighted,
+        other => panic!("unsupported libmemcached distribution {other}"),
+    }
 }
 
 /// Decodes lowercase hex.
@@ -136,50 +167,37 @@ impl JsonParser<'_> {
         );
         self.at += 1;
     }
+    /// The comma-separated elements of an object or array, from after its opening bracket
+    /// through `close`.
+    fn list<T>(&mut self, close: u8, mut element: impl FnMut(&mut Self) -> T) -> Vec<T> {
+        self.at += 1;
+        let mut elements = Vec::new();
+        self.skip_ws();
+        if self.bytes[self.at] == close {
+            self.at += 1;
+            return elements;
+        }
+        loop {
+            elements.push(element(self));
+            self.skip_ws();
+            let b = self.bytes[self.at];
+            self.at += 1;
+            if b == close {
+                return elements;
+            }
+            assert_eq!(b, b',', "JSON: expected , or {:?}", close as char);
+        }
+    }
     fn value(&mut self) -> Json {
         self.skip_ws();
         match self.bytes[self.at] {
-            b'{' => {
-                self.at += 1;
-                let mut fields = Vec::new();
-                self.skip_ws();
-                if self.bytes[self.at] == b'}' {
-                    self.at += 1;
-                    return Json::Object(fields);
-                }
-                loop {
-                    self.skip_ws();
-                    let key = self.string();
-                    self.eat(b':');
-                    fields.push((key, self.value()));
-                    self.skip_ws();
-                    let b = self.bytes[self.at];
-                    self.at += 1;
-                    if b == b'}' {
-                        return Json::Object(fields);
-                    }
-                    assert_eq!(b, b',', "JSON: expected , or }}");
-                }
-            }
-            b'[' => {
-                self.at += 1;
-                let mut items = Vec::new();
-                self.skip_ws();
-                if self.bytes[self.at] == b']' {
-                    self.at += 1;
-                    return Json::Array(items);
-                }
-                loop {
-                    items.push(self.value());
-                    self.skip_ws();
-                    let b = self.bytes[self.at];
-                    self.at += 1;
-                    if b == b']' {
-                        return Json::Array(items);
-                    }
-                    assert_eq!(b, b',', "JSON: expected , or ]");
-                }
-            }
+            b'{' => Json::Object(self.list(b'}', |p| {
+                p.skip_ws();
+                let key = p.string();
+                p.eat(b':');
+                (key, p.value())
+            })),
+            b'[' => Json::Array(self.list(b']', Self::value)),
             b'"' => Json::Text(self.string()),
             b't' => {
                 self.at += 4;
