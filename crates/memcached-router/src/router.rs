@@ -11,8 +11,10 @@
 //!                                                  weight change, as in libmemcached)
 //! ```
 //!
-//! The router is a plain value: the client keeps one behind an `Arc` and swaps in a rebuilt
-//! copy when a server goes down or comes back, so lookups never take a lock.
+//! The router is a plain value with no interior locking: lookups take `&self`, and
+//! [`Router::set_live`] (`&mut self`) rebuilds the continuum in place. `memcached-client` keeps
+//! one behind an `RwLock`: every lookup takes the read lock, an ejection or restore the write
+//! lock.
 
 use crate::continuum::{Continuum, PointHashing, PointNames};
 use crate::hash::HashAlgorithm;
@@ -258,33 +260,39 @@ impl Router {
         }
     }
 
-    /// The live server with the best rendezvous score (no allocation).
-    fn rendezvous_winner(&self, key: &[u8]) -> Option<usize> {
-        let mut best: Option<(u32, usize)> = None;
-        for index in (0..self.servers.len()).filter(|&i| self.live[i]) {
-            let score = rendezvous_score(&self.names[index], key);
-            let better = match best {
-                None => true,
-                Some((best_score, best_index)) => {
-                    score > best_score
-                        || (score == best_score && self.names[index] > self.names[best_index])
-                }
-            };
-            if better {
-                best = Some((score, index));
-            }
-        }
-        best.map(|(_, index)| index)
+    /// pymemcache's rendezvous order of two (score, server index) candidates: the higher score
+    /// wins, ties go to the larger `host:port` name (pymemcache's `max(str(node), str(winner))`).
+    fn rendezvous_cmp(&self, a: (u32, usize), b: (u32, usize)) -> std::cmp::Ordering {
+        a.0.cmp(&b.0).then_with(|| self.names[a.1].cmp(&self.names[b.1]))
     }
 
-    /// Live servers by pymemcache rendezvous score for `key`, best first (score descending,
-    /// ties by the larger `host:port` name, as pymemcache's `max(str(node), str(winner))`).
-    fn rendezvous_ranking(&self, key: &[u8]) -> Vec<(u32, usize)> {
-        let mut ranking: Vec<(u32, usize)> = (0..self.servers.len())
+    /// Live servers with their rendezvous score for `key`, in list order.
+    fn rendezvous_scores<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = (u32, usize)> + 'a {
+        (0..self.servers.len())
             .filter(|&i| self.live[i])
-            .map(|i| (rendezvous_score(&self.names[i], key), i))
-            .collect();
-        ranking.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| self.names[b.1].cmp(&self.names[a.1])));
+            .map(move |i| (rendezvous_score(&self.names[i], key), i))
+    }
+
+    /// The live server with the best rendezvous score (no allocation); on a full tie (the
+    /// same name twice) the first in list order.
+    fn rendezvous_winner(&self, key: &[u8]) -> Option<usize> {
+        self.rendezvous_scores(key)
+            .reduce(
+                |best, candidate| {
+                    if self.rendezvous_cmp(candidate, best).is_gt() {
+                        candidate
+                    } else {
+                        best
+                    }
+                },
+            )
+            .map(|(_, index)| index)
+    }
+
+    /// Live servers by rendezvous order for `key`, best first.
+    fn rendezvous_ranking(&self, key: &[u8]) -> Vec<(u32, usize)> {
+        let mut ranking: Vec<(u32, usize)> = self.rendezvous_scores(key).collect();
+        ranking.sort_by(|&a, &b| self.rendezvous_cmp(b, a));
         ranking
     }
 
