@@ -224,6 +224,7 @@ pub struct ItemRef<'a> {
     pub(crate) flags: u32,
     pub(crate) cas: u64,
     pub(crate) exptime: u32,
+    pub(crate) exptime_before_touch: u32,
     pub(crate) last_access: u32,
     pub(crate) fetched: bool,
     pub(crate) stale: bool,
@@ -244,6 +245,7 @@ impl<'a> ItemRef<'a> {
             flags: raw.flags(),
             cas: raw.cas(),
             exptime: raw.exptime(),
+            exptime_before_touch: raw.exptime(),
             last_access: raw.atime(),
             fetched: b & bits::FETCHED != 0,
             stale: b & bits::STALE != 0,
@@ -274,6 +276,12 @@ impl<'a> ItemRef<'a> {
     /// Absolute expiry time in Unix seconds; 0 = never expires.
     pub fn exptime(&self) -> u32 {
         self.exptime
+    }
+    /// The absolute expiry before this request's touch (`mg T`, gat); equal to
+    /// [`ItemRef::exptime`] when the request does not touch. memcached handles meta flags left
+    /// to right, so a `t` left of `T` reports this one.
+    pub fn exptime_before_touch(&self) -> u32 {
+        self.exptime_before_touch
     }
     /// Seconds of life left at `now`: -1 when the item never expires (meta `t` flag).
     pub fn ttl(&self, now: u32) -> i64 {

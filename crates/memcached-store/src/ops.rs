@@ -145,11 +145,15 @@ pub struct MetaGetDetails {
     /// with 30; `T-1 R..` wins the recache on the new TTL, `R.. T-1` on the old one). Default
     /// `*b"NTR"`.
     pub order: [u8; 3],
+    /// The request fails after the lookup (memcached 1.6.18 checks an over-long `O` while
+    /// writing the reply): no win token is handed out, neither for a stale or recache win nor
+    /// for an item `N` creates, so the next request can still win.
+    pub withhold_win: bool,
 }
 
 impl Default for MetaGetDetails {
     fn default() -> Self {
-        MetaGetDetails { key_form: KeyForm::Text, order: *b"NTR" }
+        MetaGetDetails { key_form: KeyForm::Text, order: *b"NTR", withhold_win: false }
     }
 }
 
@@ -233,6 +237,11 @@ pub struct MetaArith {
     pub initial: u64,
     /// `T(token)`: TTL to set on success.
     pub new_ttl: Option<i64>,
+    /// The CAS of an item a reply not yet sent still holds (memcached 1.6.18 keeps a
+    /// reference per `mg` reply until it flushes its output). memcached rewrites a counter in
+    /// place only when nobody else holds the item; when this matches the item's CAS, the
+    /// result goes to a new item (unpadded, fresh flags) even if it would fit.
+    pub held_by_reply: Option<u64>,
 }
 
 impl Default for MetaArith {
@@ -244,6 +253,7 @@ impl Default for MetaArith {
             vivify: None,
             initial: 0,
             new_ttl: None,
+            held_by_reply: None,
         }
     }
 }

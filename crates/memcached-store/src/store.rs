@@ -274,6 +274,7 @@ impl Store {
             vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
             recache_below: opts.recache_below,
             gat: false,
+            withhold_win: details.withhold_win,
             uncounted: false,
             binary_key: details.key_form == KeyForm::Binary,
             order: details.order,
@@ -447,6 +448,7 @@ impl Store {
             vivify: opts.vivify.map(|e| absolute_exptime(e, now)),
             initial: opts.initial,
             new_ttl: opts.new_ttl.map(|e| absolute_exptime(e, now)),
+            held_by_reply: opts.held_by_reply,
             binary_key: form == KeyForm::Binary,
         };
         self.shard(hash).arith(&ctx, key, hash, &a)

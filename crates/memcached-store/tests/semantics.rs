@@ -731,12 +731,19 @@ fn binary_keys_are_remembered_per_item() {
     let s = store();
     s.meta_set_keyed(b"k4", KeyForm::Binary, b"v", 0, 0, NOW, &MetaSet::default()).unwrap();
     assert_eq!(s.get(b"k4", NOW, |i| i.key_is_binary()), Some(true));
-    // An in-place incr keeps the mark; a plain set clears it.
+    // An in-place incr keeps the mark; a result that outgrows the value makes a new item
+    // without it (memcached 1.6.18: `ms azQ= 1 b` 9, `ma azQ= b D10`, `mg k4 k` -> `kk4`); a
+    // plain set clears it.
     s.meta_set_keyed(b"n", KeyForm::Binary, b"9", 0, 0, NOW, &MetaSet::default()).unwrap();
-    s.incr_decr(b"n", 1, ArithOp::Incr, NOW).unwrap();
+    s.incr_decr(b"n", 1, ArithOp::Decr, NOW).unwrap();
     assert_eq!(
         s.get(b"n", NOW, |i| (i.value().to_vec(), i.key_is_binary())),
-        Some((b"10".to_vec(), true))
+        Some((b"8".to_vec(), true))
+    );
+    s.incr_decr(b"n", 2, ArithOp::Incr, NOW).unwrap();
+    assert_eq!(
+        s.get(b"n", NOW, |i| (i.value().to_vec(), i.key_is_binary())),
+        Some((b"10".to_vec(), false))
     );
     set(&s, b"k4", b"w", 0, NOW);
     assert_eq!(s.get(b"k4", NOW, |i| i.key_is_binary()), Some(false));
@@ -909,4 +916,83 @@ fn mg_n_and_t_apply_left_to_right() {
     set(&s, b"r", b"v", 0, NOW);
     let t_first = MetaGetDetails { order: *b"TRN", ..Default::default() };
     assert_eq!(s.meta_get_detailed(b"r", &tr, &t_first, NOW, |i| i.win()), Some(true));
+}
+
+/// Rules checked by hand against memcached 1.6.18 (found by the server's generated
+/// differential test).
+#[test]
+fn meta_rules_that_memcached_1_6_18_applies() {
+    let s = store();
+    let mg = |s: &Store, key: &[u8], opts: &MetaGet| {
+        s.meta_get(key, opts, NOW, |i| (i.stale(), i.win(), i.win_already_sent(), i.exptime()))
+    };
+    let plain = MetaGet::default();
+    // A stale ms (I, older CAS) keeps the old TTL; its win token is still to hand out unless
+    // the old item's was already sent.
+    set(&s, b"other", b"y", 0, NOW);
+    let cas = set(&s, b"t", b"x", 100, NOW).cas;
+    let stale = MetaSet { compare_cas: Some(cas - 1), invalidate: true, ..Default::default() };
+    let done = s.meta_set(b"t", b"y", 0, 500, NOW, &stale).unwrap();
+    assert_eq!(done.outcome, StoreOutcome::Stored);
+    assert_eq!(mg(&s, b"t", &plain), Some((true, true, false, NOW + 100)));
+    assert_eq!(mg(&s, b"t", &plain), Some((true, false, true, NOW + 100)));
+    let done = s.meta_set(b"t", b"z", 0, 0, NOW, &stale).unwrap();
+    assert_eq!(done.outcome, StoreOutcome::Stored);
+    assert_eq!(mg(&s, b"t", &plain), Some((true, false, true, NOW + 100)));
+    // A zero CAS is no CAS: EXISTS even with I.
+    let zero = MetaSet { compare_cas: Some(0), invalidate: true, ..Default::default() };
+    assert_eq!(s.meta_set(b"t", b"z", 0, 0, NOW, &zero).unwrap().outcome, StoreOutcome::Exists);
+
+    // An in-place incr keeps the stale mark and the win token state.
+    set(&s, b"n", b"10", 0, NOW);
+    let inval = MetaDelete { invalidate: true, ..Default::default() };
+    assert_eq!(s.meta_delete(b"n", NOW, &inval), DeleteOutcome::Deleted);
+    s.incr_decr(b"n", 0, ArithOp::Decr, NOW).unwrap();
+    assert_eq!(mg(&s, b"n", &plain), Some((true, true, false, 0)));
+
+    // The item mg N creates is bumped like a hit (the next mg sees it fetched) unless `u`.
+    let viv = MetaGet { vivify: Some(0), ..Default::default() };
+    s.meta_get(b"v", &viv, NOW, |i| assert!(i.created() && !i.fetched_before())).unwrap();
+    assert_eq!(s.meta_get(b"v", &plain, NOW, |i| i.fetched_before()), Some(true));
+    let viv_u = MetaGet { vivify: Some(0), no_bump: true, ..Default::default() };
+    s.meta_get(b"vu", &viv_u, NOW, |i| assert!(i.created())).unwrap();
+    assert_eq!(s.meta_get(b"vu", &plain, NOW, |i| i.fetched_before()), Some(false));
+
+    // Over-long opaque (withhold_win): no win token handed out, not even for a created item.
+    let withhold = MetaGetDetails { withhold_win: true, ..Default::default() };
+    set(&s, b"w", b"x", 0, NOW);
+    assert_eq!(s.meta_delete(b"w", NOW, &inval), DeleteOutcome::Deleted);
+    assert_eq!(s.meta_get_detailed(b"w", &plain, &withhold, NOW, |i| i.win()), Some(false));
+    assert_eq!(mg(&s, b"w", &plain), Some((true, true, false, 0)));
+    let viv0 = MetaGet { vivify: Some(0), no_bump: true, ..Default::default() };
+    assert_eq!(s.meta_get_detailed(b"wn", &viv0, &withhold, NOW, |i| i.win()), Some(false));
+    assert_eq!(mg(&s, b"wn", &plain), Some((false, false, false, 0)));
+
+    // ma's T reaches the item only when the result fits in place; a counter that outgrows its
+    // value is a new item with the old TTL (the reply still reports T's).
+    set(&s, b"g", b"5", 0, NOW);
+    let grow = MetaArith { delta: 1000, new_ttl: Some(100), ..Default::default() };
+    assert!(matches!(
+        s.meta_arith(b"g", &grow, NOW).unwrap(),
+        ArithOutcome::Value { value: 1005, exptime, .. } if exptime == NOW + 100
+    ));
+    assert_eq!(mg(&s, b"g", &plain).map(|m| m.3), Some(0));
+    set(&s, b"p", b"50", 0, NOW);
+    let fits = MetaArith { delta: 1, new_ttl: Some(100), ..Default::default() };
+    s.meta_arith(b"p", &fits, NOW).unwrap();
+    assert_eq!(mg(&s, b"p", &plain).map(|m| m.3), Some(NOW + 100));
+}
+
+/// With -C no CAS is kept, so append/prepend have nothing to compare and store.
+#[test]
+fn append_with_cas_under_dash_c_stores() {
+    let off = Store::with_seed(StoreConfig { cas_enabled: false, ..small(4) }, 1).unwrap();
+    set(&off, b"k", b"v", 0, NOW);
+    let append = MetaSet {
+        mode: MetaSetMode::Prepend,
+        compare_cas: Some(3_999_999_999),
+        ..Default::default()
+    };
+    assert_eq!(off.meta_set(b"k", b"w", 0, 0, NOW, &append).unwrap().outcome, StoreOutcome::Stored);
+    assert_eq!(get(&off, b"k", NOW).unwrap(), b"wv");
 }

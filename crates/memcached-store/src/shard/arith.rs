@@ -3,7 +3,7 @@
 
 use super::{ArithArgs, Ctx, Mode, Shard, StoreArgs};
 use crate::feed::ChangeOp;
-use crate::item::{self, bits, OFF_ATIME, OFF_BITS, OFF_EXPTIME, OFF_VLEN};
+use crate::item::{self, OFF_ATIME, OFF_EXPTIME, OFF_VLEN};
 use crate::ops::{ArithOp, ArithOutcome, SetResult, StoreError, StoreOutcome};
 
 impl Shard {
@@ -59,9 +59,10 @@ impl Shard {
             }
         }
         let Some(old) = parse_counter(raw.value()) else { return Err(StoreError::NonNumeric) };
-        let binary_key = raw.bits() & bits::KEY_BINARY != 0;
         let value = if incr { old.wrapping_add(a.delta) } else { old.saturating_sub(a.delta) };
-        let exptime = a.new_ttl.unwrap_or_else(|| raw.exptime());
+        let old_exptime = raw.exptime();
+        let held = a.held_by_reply == Some(raw.cas());
+        let exptime = a.new_ttl.unwrap_or(old_exptime);
         let flags = raw.flags();
         let old_len = raw.vlen();
         let value_off = raw.value_off();
@@ -76,7 +77,7 @@ impl Shard {
         let mut buf = [0u8; 20];
         let digits = format_u64(value, &mut buf);
         let op = if incr { ChangeOp::Incr } else { ChangeOp::Decr };
-        if digits.len() <= old_len {
+        if digits.len() <= old_len && !held {
             // In place, padded with spaces to the old length (what memcached does).
             let cas = self.take_cas();
             let ce = self.cas_enabled;
@@ -86,7 +87,8 @@ impl Shard {
             item::set_cas(chunk, ce, cas);
             item::wr_u32(chunk, OFF_ATIME, ctx.now);
             item::wr_u32(chunk, OFF_EXPTIME, exptime);
-            chunk[OFF_BITS] &= !(bits::STALE | bits::TOKEN_SENT);
+            // In place the item keeps its bits (stale, win token sent, binary key), as in
+            // memcached's do_add_delta.
             debug_assert_eq!(item::rd_u32(chunk, OFF_VLEN) as usize, old_len);
             self.publish(ctx, op, Some(r), key);
             return Ok(ArithOutcome::Value { value, cas, exptime, created: false });
@@ -95,7 +97,10 @@ impl Shard {
             key,
             value: digits,
             flags,
-            exptime,
+            // memcached 1.6.18's ma applies `T` to the item do_add_delta returns, which is the
+            // old, replaced one when the result outgrew it: the new item keeps the old TTL
+            // (`ma n T100 D1000` on "5" answers t100, the next `mg n t` says t-1).
+            exptime: old_exptime,
             // Replace: a failed allocation keeps the old value (memcached's do_add_delta).
             mode: Mode::Replace,
             compare_cas: None,
@@ -103,8 +108,9 @@ impl Shard {
             explicit_cas: None,
             vivify_on_miss: None,
             op,
-            // A longer result makes a new item; it keeps the key's binary mark.
-            binary_key,
+            // A longer result makes a new item with fresh flags: memcached's do_item_alloc
+            // does not carry ITEM_KEY_BINARY over.
+            binary_key: false,
         };
         let res = self.store_inner(ctx, hash, &args)?;
         Ok(ArithOutcome::Value { value, cas: res.cas, exptime, created: false })

@@ -111,6 +111,8 @@ pub(crate) struct ReadOpts {
     pub meta: bool,
     pub vivify: Option<u32>,
     pub recache_below: Option<u32>,
+    /// Hand out no win token (see `MetaGetDetails::withhold_win`).
+    pub withhold_win: bool,
     pub gat: bool,
     /// Not a get in the stats (`me`, admin peeks).
     pub uncounted: bool,
@@ -132,6 +134,7 @@ impl Default for ReadOpts {
             uncounted: false,
             binary_key: false,
             order: *b"NTR",
+            withhold_win: false,
         }
     }
 }
@@ -145,6 +148,8 @@ pub(crate) struct ArithArgs {
     pub vivify: Option<u32>,
     pub initial: u64,
     pub new_ttl: Option<u32>,
+    /// See `MetaArith::held_by_reply`.
+    pub held_by_reply: Option<u64>,
     /// An item created by `vivify` gets a binary key mark.
     pub binary_key: bool,
 }
@@ -546,7 +551,8 @@ impl Shard {
                     if c == old_cas && self.cas_enabled {
                         self.c.cas_hits += 1;
                         self.mem.classes[class].counters.cas_hits += 1;
-                    } else if a.invalidate && c < old_cas {
+                    } else if a.invalidate && c != 0 && c < old_cas {
+                        // memcached's CAS_STALE: a zero CAS is CAS_NONE (EXISTS).
                         self.c.cas_hits += 1;
                         self.mem.classes[class].counters.cas_hits += 1;
                         stale = true;
@@ -555,8 +561,13 @@ impl Shard {
                         self.mem.classes[class].counters.cas_badval += 1;
                         return not(StoreOutcome::Exists);
                     }
-                } else if matches!(mode, Mode::Append | Mode::Prepend) && c != 0 && c != old_cas {
-                    // memcached compares only a non-zero CAS for append/prepend.
+                } else if matches!(mode, Mode::Append | Mode::Prepend)
+                    && self.cas_enabled
+                    && c != 0
+                    && c != old_cas
+                {
+                    // memcached compares only a non-zero CAS for append/prepend; with -C the
+                    // request's CAS is never kept, so there is nothing to compare.
                     return not(StoreOutcome::Exists);
                 }
             }
@@ -579,8 +590,14 @@ impl Shard {
         }
         let concat = matches!(mode, Mode::Append | Mode::Prepend);
         let mut flags = a.flags;
+        let mut old_token_sent = false;
         if let Some((_, r)) = found {
             let raw = RawItem::new(self.mem.chunk(r), self.cas_enabled);
+            if stale {
+                // memcached's CAS_STALE store keeps the old TTL and the win token state.
+                exptime = raw.exptime();
+                old_token_sent = raw.bits() & bits::TOKEN_SENT != 0;
+            }
             if concat {
                 flags = raw.flags();
                 exptime = raw.exptime();
@@ -604,8 +621,12 @@ impl Shard {
             return Err(StoreError::TooLarge);
         };
         let cas = a.explicit_cas.filter(|_| self.cas_enabled).unwrap_or_else(|| self.take_cas());
-        // memcached 1.6.18 gives a stale set a new CAS and marks its win token as handed out.
-        let mut state = if stale { bits::STALE | bits::TOKEN_SENT } else { 0 };
+        // memcached 1.6.18 gives a stale set a new CAS; it marks the win token as handed out
+        // only when the old item's was.
+        let mut state = if stale { bits::STALE } else { 0 };
+        if old_token_sent {
+            state |= bits::TOKEN_SENT;
+        }
         if a.binary_key {
             state |= bits::KEY_BINARY;
         }

@@ -47,9 +47,15 @@ impl Shard {
             let class = self.mem.class_of(r);
             self.count_hit(class, touch_counted, o.uncounted);
             let mut item = ItemRef::from_raw(self.raw(r), class as u32 + 1);
-            item.win = true;
+            item.win = !o.withhold_win;
             item.created = true;
-            return Some(f(&item));
+            let out = f(&item);
+            if o.bump {
+                // memcached bumps the item it just created like any hit: the next mg sees h1.
+                let chunk = self.mem.chunk_mut(r);
+                chunk[OFF_BITS] |= bits::FETCHED | bits::REF;
+            }
+            return Some(out);
         };
         let class = self.mem.class_of(r);
         let raw = self.raw(r);
@@ -74,7 +80,7 @@ impl Shard {
             }
             if old_bits & bits::TOKEN_SENT != 0 {
                 item.win_already_sent = true;
-            } else if item.stale || recache {
+            } else if (item.stale || recache) && !o.withhold_win {
                 item.win = true;
                 new_bits |= bits::TOKEN_SENT;
             }
@@ -145,7 +151,9 @@ impl Shard {
         };
         self.store_inner(ctx, hash, &a).ok()?;
         let (_, r) = self.find_key(key, hash)?;
-        self.mem.chunk_mut(r)[OFF_BITS] |= bits::TOKEN_SENT;
+        if !o.withhold_win {
+            self.mem.chunk_mut(r)[OFF_BITS] |= bits::TOKEN_SENT;
+        }
         Some(r)
     }
 
