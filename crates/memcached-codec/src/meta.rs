@@ -21,6 +21,8 @@
 //!  the LAST value error wins; md and ma print every flag error as
 //!  "invalid or duplicate flag"; more than 20 tokens -> options flags (are) too long
 //!  O longer than 32 bytes (with the O) -> opaque token too long
+//!    (md, ms: refused here; mg, ma: decoded, because memcached checks O while writing
+//!    the reply, after the command ran: the executor calls MetaFlags::check_opaque)
 //! ```
 //!
 //! `ms` errors found after the data length is known swallow the data block
@@ -266,6 +268,11 @@ impl<'a> MetaFlags<'a> {
     }
 
     /// `O` longer than 32 bytes (with the `O`) is `CLIENT_ERROR opaque token too long`.
+    ///
+    /// The decoder refuses such an `md` or `ms`; an `mg` or `ma` is decoded and the executor
+    /// checks this after running it, as memcached 1.6.18 does: the get (with any `N`
+    /// autovivify and the `T` left of `O`) or the arithmetic happens, then the whole reply is
+    /// this error (a non-numeric `ma` still answers its own error first).
     pub fn check_opaque(&self) -> Result<(), ErrorKind> {
         match self.opaque {
             Some(o) if o.len() + 1 > MAX_OPAQUE_TOKEN_LEN => Err(ErrorKind::OpaqueTooLong),
@@ -558,9 +565,7 @@ pub(crate) fn decode<'a>(
                 Ok(v) => v,
                 Err(kind) => return err(kind),
             };
-            if let Err(kind) = flags.check_opaque() {
-                return err(kind);
-            }
+            // An over-long O is the executor's to answer (see `MetaFlags::check_opaque`).
             Ok(Some((Request::MetaGet(MetaRequest { key, flags }), line.consumed)))
         }
         b'd' | b'a' => {
@@ -581,9 +586,7 @@ pub(crate) fn decode<'a>(
                 Some(b'D') | Some(b'-') => MetaArithmeticMode::Decr,
                 Some(_) => return err(ErrorKind::InvalidMaMode),
             };
-            if let Err(kind) = flags.check_opaque() {
-                return err(kind);
-            }
+            // An over-long O is the executor's to answer (see `MetaFlags::check_opaque`).
             Ok(Some((
                 Request::MetaArithmetic(MetaArithmeticRequest { key, flags, mode }),
                 line.consumed,
@@ -1076,10 +1079,21 @@ mod tests {
         assert_eq!(kind(b"mg k Cx\r\n"), ErrorKind::BadToken);
         assert_eq!(kind(b"mg !!!! b\r\n"), ErrorKind::KeyDecoding);
         assert_eq!(kind(b"mg a=== b\r\n"), ErrorKind::KeyDecoding);
-        let o32 = format!("mg k O{}\r\n", "a".repeat(32));
+        let o32 = format!("md k O{}\r\n", "a".repeat(32));
         assert_eq!(kind(o32.as_bytes()), ErrorKind::OpaqueTooLong);
-        let o31 = format!("mg k O{}\r\n", "a".repeat(31));
+        let o31 = format!("md k O{}\r\n", "a".repeat(31));
         assert!(decode(o31.as_bytes()).is_ok());
+        // mg and ma decode; the executor checks O after running them.
+        for command in ["mg", "ma"] {
+            let long = format!("{command} k O{}\r\n", "a".repeat(32));
+            let (request, _) = decode(long.as_bytes()).unwrap().unwrap();
+            let flags = match request {
+                Request::MetaGet(r) => r.flags,
+                Request::MetaArithmetic(r) => r.flags,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(flags.check_opaque(), Err(ErrorKind::OpaqueTooLong));
+        }
         assert_eq!(
             kind(b"mg k a b c d e f g h i j k l m n o p q r s\r\n"),
             ErrorKind::MgFlagsTooLong

@@ -98,9 +98,15 @@ enum Prediction {
     Close,
 }
 
-/// Server policy of a default memcached (no -A): shutdown is refused.
+/// Server policy of a default memcached (no -A): shutdown is refused. An mg or ma with an
+/// over-long O is decoded; the server answers the opaque error after running it (these
+/// scripts store no numbers, so no ma answers non-numeric first).
 fn policy_error(request: &Request<'_>) -> Option<ErrorKind> {
     match request {
+        Request::MetaGet(r) if r.flags.check_opaque().is_err() => Some(ErrorKind::OpaqueTooLong),
+        Request::MetaArithmetic(r) if r.flags.check_opaque().is_err() => {
+            Some(ErrorKind::OpaqueTooLong)
+        }
         Request::Shutdown {
             mode: ShutdownMode::Immediate | ShutdownMode::Graceful | ShutdownMode::Invalid,
         } => Some(ErrorKind::ShutdownNotEnabled),

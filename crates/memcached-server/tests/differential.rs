@@ -218,6 +218,7 @@ const KEY_FORM_SCRIPTS: &[&str] = &[
     "ms azQ= 1 b\r\n1\r\nms k4 1 MA\r\n2\r\nmg k4 k v\r\nms azQ= 1 b\r\n1\r\nms azQ= 1 b MP\r\n2\r\nmg k4 k\r\n",
     "ms azU= 1 b\r\n1\r\nincr k5 5\r\nmg k5 k v\r\ntouch k5 100\r\nmg k5 k\r\nmd k5 I\r\nmg k5 k\r\n",
     "mg azY= b k N0\r\nmg k6 k\r\nma azc= b N0 k\r\nmg k7 k\r\n",
+    "ms azQ= 1 b\r\n9\r\nma azQ= b D10\r\nmg k4 k v\r\nms azQ= 1 b\r\n9\r\nmn\r\ndecr k4 1\r\nmg k4 k\r\n",
 ];
 
 #[test]
@@ -238,4 +239,82 @@ fn retrieval_with_long_key_keeps_side_effects_like_memcached() {
         "set a 0 100 1\r\nx\r\nmn\r\ngat 0 a {long} a\r\nmg a t v\r\nset b 0 0 1\r\n1\r\nmn\r\n\
          get b {long}\r\nmg b h\r\ngats 0 {long}\r\ngets b {long} b\r\nmg b h\r\n"
     ));
+}
+
+/// memcached 1.6.18 walks meta flags left to right: `T` before `R` makes `R` compare the new
+/// TTL; `N` and `T` both set the TTL of an item `N` creates (the rightmost wins); ma's `T` is
+/// lost when the counter outgrows its item (a new item replaces the one `T` touched).
+const FLAG_ORDER_SCRIPTS: &[&str] = &[
+    "set x 0 100 1\r\n1\r\nmg x R200 T300 t\r\nset y 0 100 1\r\n1\r\nmg y T300 R200 t\r\n",
+    "set z 0 0 1\r\n1\r\nmg z T100 R200\r\nmg z R200\r\n",
+    "mg a T-1 N0 v\r\nmg a v\r\nmg b N0 T-1 v\r\nmg b v\r\nmg c N0 T100 t\r\nmg c t\r\n",
+    "mg e N100 T-1 R30 t\r\nmg e t\r\nmg f t N0 T100\r\nmg f t\r\n",
+    "set n 0 0 1\r\n5\r\nma n t T100 D1000\r\nmg n t v\r\nset m 0 0 2\r\n50\r\nma m t T100 D1\r\nmg m t v\r\n",
+    "ma q N0 T100 t\r\nmg q t\r\nma r T100 N0 t\r\nmg r t\r\nma s N100 T-1 t\r\nmg s v\r\n",
+];
+
+#[test]
+fn meta_flag_order_matches_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in FLAG_ORDER_SCRIPTS {
+        diff.check_masking_ttl(script);
+    }
+}
+
+/// An `O` over 32 bytes: mg and ma run first (vivify, touch left of the O, arithmetic), then
+/// answer only the opaque error; ms and md do nothing.
+#[test]
+fn over_long_opaque_matches_memcached() {
+    let mut diff = Differential::start(&[]);
+    let o = format!("O{}", "o".repeat(33));
+    diff.check_masking_ttl(format!(
+        "mg a {o} v\r\nset a 0 0 1\r\n5\r\nmg a {o} v T100\r\nmg a t\r\nmg b {o} N0\r\nmg b\r\n\
+         ma a {o}\r\nmg a v\r\nma c {o} N0 J7\r\nmg c v\r\nma a {o} D1000\r\nmg a v\r\n\
+         set x 0 0 1\r\nx\r\nma x {o}\r\nma nope {o}\r\nmd a {o}\r\nmg a\r\nms a 1 {o}\r\nz\r\n\
+         mg a v\r\nset d 0 0 1\r\n5\r\nmg d T100 {o} v\r\nmg d t h\r\nset e 0 0 1\r\n5\r\n\
+         mg e {o} v\r\nmg e h\r\nmg n1 N100 {o}\r\nmg n1 t v\r\nmg n2 {o} N100 T200\r\n\
+         mg n2 t v\r\nmd n1 I\r\nmg n1 {o}\r\nmg n1\r\n"
+    ));
+}
+
+/// memcached rewrites a counter in place only when no unflushed reply holds the item: an `mg`
+/// reply holds it until a get, `mn` or the end of the batch flushes the output.
+const HELD_ITEM_SCRIPTS: &[&str] = &[
+    "set j 0 0 3\r\n100\r\nmg j v\r\ndecr j 95\r\nmg j s v\r\n",
+    "set j 0 0 3\r\n100\r\nmg j s\r\nset k 0 0 1\r\n1\r\ndecr j 95\r\nmg j s\r\n",
+    "set j 0 0 3\r\n100\r\nmg j\r\nget k\r\ndecr j 95\r\nmg j s\r\n",
+    "set j 0 0 3\r\n100\r\nmg j v\r\nmn\r\ndecr j 95\r\nmg j s\r\n",
+    "set j 0 0 3\r\n100\r\ngets j\r\ndecr j 95\r\nmg j s\r\n",
+    "set j 0 0 3\r\n100\r\nmg j k\r\nma j MD D95\r\nmg j s\r\nmd j I\r\nmg j\r\nincr j 1\r\nmg j s\r\n",
+];
+
+#[test]
+fn counters_held_by_pending_replies_match_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in HELD_ITEM_SCRIPTS {
+        diff.check(script);
+    }
+}
+
+/// An in-place incr keeps the stale mark (the next mg wins); an item mg N creates is fetched
+/// for the next mg unless `u`. (Stale stores with an older CAS: store tests, semantics.rs.)
+#[test]
+fn stale_and_vivify_details_match_memcached() {
+    let mut diff = Differential::start(&[]);
+    for script in [
+        "set u1 0 0 2\r\n10\r\nmd u1 I\r\ndecr u1 0\r\nmn\r\nmg u1 v\r\nmg u1 v\r\n",
+        "mg v1 N0 h\r\nmg v1 h\r\nmg v2 N0 u\r\nmg v2 h\r\n",
+    ] {
+        diff.check_masking_ttl(script);
+    }
+}
+
+/// With -C nothing keeps a CAS: append/prepend with C store, cas/ms C on an item are EXISTS.
+#[test]
+fn no_cas_mode_matches_memcached() {
+    let mut diff = Differential::start(&["-C"]);
+    diff.check(
+        "set k 0 0 1\r\nx\r\nms k 1 MP I C3999999999\r\ny\r\nms k 1 MA C5\r\nz\r\nmg k v\r\n\
+         cas k 0 0 1 0\r\nq\r\nms k 1 C0\r\nq\r\nmg k v\r\n",
+    );
 }

@@ -6,7 +6,7 @@
 //! `CLIENT_ERROR cannot increment or decrement non-numeric value`.
 
 use memcached_codec::{encode_number, ArithmeticCommand, ArithmeticRequest, ErrorKind, StatusLine};
-use memcached_store::{ArithOp, ArithOutcome, StoreError};
+use memcached_store::{ArithOp, ArithOutcome, MetaArith, StoreError};
 
 use super::CommandExecutor;
 use crate::connection::After;
@@ -21,7 +21,15 @@ pub fn arithmetic(
         ArithmeticCommand::Incr => ArithOp::Incr,
         ArithmeticCommand::Decr => ArithOp::Decr,
     };
-    let result = exec.store.incr_decr(r.key, r.delta, op, exec.now());
+    // A counter an unflushed mg reply still holds is rewritten as a new item, as memcached
+    // does (see `HeldItems`).
+    let opts = MetaArith {
+        op,
+        delta: r.delta,
+        held_by_reply: exec.held.held_cas(r.key),
+        ..MetaArith::default()
+    };
+    let result = exec.store.meta_arith(r.key, &opts, exec.now());
     if r.noreply {
         return After::Continue;
     }

@@ -14,8 +14,8 @@ use memcached_codec::{
     KEY_BUFFER_LEN,
 };
 use memcached_store::{
-    ArithOp, ArithOutcome, DeleteOutcome, KeyForm, MetaArith, MetaDelete, MetaGet, MetaSet,
-    MetaSetMode, StoreOutcome,
+    ArithOp, ArithOutcome, DeleteOutcome, KeyForm, MetaArith, MetaDelete, MetaGet, MetaGetDetails,
+    MetaSet, MetaSetMode, StoreOutcome,
 };
 
 use super::storage::store_error_kind;
@@ -108,6 +108,113 @@ fn request_in_item_key_form<'a>(
     }
 }
 
+/// The TTL a counter created by `ma N` ends up with: memcached creates it with no expiry and then
+/// walks the flags left to right, `N` setting its TTL and `T` overwriting it, so the rightmost
+/// of the two wins (`mg k N0 T-1` creates an item that is already gone, `mg k T-1 N0` one that
+/// never expires).
+fn vivify_exptime(flags: &MetaFlags<'_>) -> Option<i64> {
+    let vivify = flags.vivify_ttl()?;
+    match flags.ttl() {
+        Some(touch) if flag_precedes(flags, b'N', b'T') => Some(i64::from(touch)),
+        _ => Some(i64::from(vivify)),
+    }
+}
+
+/// The order of `T`, `N` and `R` in the request (those absent follow in `NTR` order), for the
+/// store, which applies them left to right as memcached does.
+fn ttl_flag_order(flags: &MetaFlags<'_>) -> [u8; 3] {
+    let mut order = [0u8; 3];
+    let mut n = 0;
+    for flag in flags.tokens().map(|t| t.flag).chain(*b"NTR") {
+        if matches!(flag, b'N' | b'T' | b'R') && !order[..n].contains(&flag) {
+            order[n] = flag;
+            n += 1;
+            if n == order.len() {
+                break;
+            }
+        }
+    }
+    order
+}
+
+/// The absolute exptime as it stands at the `t` token (memcached's left-to-right flag walk):
+/// `before` is the item's exptime before this request (0 for an item `N` just created), then
+/// every `T` left of `t` sets it, and so does `N` when it created the item.
+fn exptime_at_t(flags: &MetaFlags<'_>, before: u32, created: bool, now: u32) -> u32 {
+    let mut exptime = before;
+    for token in flags.tokens() {
+        match token.flag {
+            b't' => break,
+            b'T' => {
+                if let Some(touch) = flags.ttl() {
+                    exptime = memcached_store::absolute_exptime(i64::from(touch), now);
+                }
+            }
+            b'N' if created => {
+                if let Some(vivify) = flags.vivify_ttl() {
+                    exptime = memcached_store::absolute_exptime(i64::from(vivify), now);
+                }
+            }
+            _ => {}
+        }
+    }
+    exptime
+}
+
+/// The TTL (protocol value) memcached gives an item `N` creates in a request that fails at an
+/// over-long `O`: it creates the item with no expiry and walks the flags left to right, so
+/// only the `N` and `T` left of the `O` get to set it.
+fn vivify_exptime_before_opaque(flags: &MetaFlags<'_>) -> Option<i64> {
+    flags.vivify_ttl()?;
+    let mut exptime = 0;
+    for token in flags.tokens() {
+        match token.flag {
+            b'O' => break,
+            b'N' => exptime = flags.vivify_ttl().map_or(0, i64::from),
+            b'T' => exptime = flags.ttl().map_or(0, i64::from),
+            _ => {}
+        }
+    }
+    Some(exptime)
+}
+
+/// `mg` with an `O` over 32 bytes. memcached 1.6.18 looks the item up (creating it for `N`),
+/// then fails while writing the return flags left to right, and answers only
+/// `CLIENT_ERROR opaque token too long`: a `T` left of the `O` has touched the item, no win
+/// token was handed out, and the item was bumped only if no flag (`N`, `R`, `T`, `h`, `l`)
+/// made memcached delay the bump until after the reply.
+fn meta_get_opaque_too_long(
+    exec: &mut CommandExecutor,
+    key: &[u8],
+    flags: &MetaFlags<'_>,
+    now: u32,
+    out: &mut Vec<u8>,
+) -> After {
+    let delayed_bump = [b'N', b'R', b'T', b'h', b'l'].iter().any(|&flag| flags.has(flag));
+    let opts = MetaGet {
+        touch: flags.ttl().filter(|_| flag_precedes(flags, b'T', b'O')).map(i64::from),
+        no_bump: delayed_bump || flags.no_lru_bump(),
+        vivify: vivify_exptime_before_opaque(flags),
+        recache_below: None,
+    };
+    // The created item's TTL is already final; request order keeps the store from applying
+    // the touch to it again.
+    let details = MetaGetDetails {
+        order: ttl_flag_order(flags),
+        withhold_win: true,
+        ..MetaGetDetails::default()
+    };
+    let hit = exec
+        .store
+        .meta_get_detailed(key, &opts, &details, now, |item| (item.class_id(), item.value().len()));
+    if exec.shared.log.active() {
+        exec.log_fetch(key, hit);
+    }
+    exec.shared.prefixes.record(key, PrefixOp::Get(hit.is_some()));
+    ErrorKind::OpaqueTooLong.encode(out);
+    After::Continue
+}
+
 /// `mg <key> <flags>*`.
 pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u8>) -> After {
     bump(&exec.counters.cmd_meta, 1);
@@ -116,21 +223,19 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
     let now = exec.now();
     let started = exec.shared.clock.started();
     let flags = &r.flags;
-    // A `T` right of `t`: report the TTL before the touch, then touch.
-    let touch_after_reply = flags.ttl().is_some() && flag_precedes(flags, b't', b'T');
-    let t_before_vivify = flag_precedes(flags, b't', b'N');
+    if flags.check_opaque().is_err() {
+        return meta_get_opaque_too_long(exec, key, flags, now, out);
+    }
     let opts = MetaGet {
-        touch: if touch_after_reply { None } else { flags.ttl().map(i64::from) },
+        touch: flags.ttl().map(i64::from),
         no_bump: flags.no_lru_bump(),
         vivify: flags.vivify_ttl().map(i64::from),
         recache_below: flags.recache_ttl().map(|r| recache_threshold(r, now, started)),
     };
-    let hit = exec.store.meta_get(key, &opts, now, |item| {
-        let ttl = if item.created() && t_before_vivify {
-            -1
-        } else {
-            ttl_left(item.exptime(), now, started)
-        };
+    let details = MetaGetDetails { order: ttl_flag_order(flags), ..MetaGetDetails::default() };
+    let hit = exec.store.meta_get_detailed(key, &opts, &details, now, |item| {
+        let before = if item.created() { 0 } else { item.exptime_before_touch() };
+        let ttl = ttl_left(exptime_at_t(flags, before, item.created(), now), now, started);
         let info = MetaItemInfo {
             client_flags: item.flags(),
             cas: item.cas(),
@@ -146,11 +251,13 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
         let mut encoded = [0u8; ENCODED_KEY_LEN];
         let reply_request = request_in_item_key_form(r, key, item.key_is_binary(), &mut encoded);
         encode_meta_get_hit(out, &reply_request, key, &info, value);
-        (item.class_id(), item.value().len())
+        (item.class_id(), item.value().len(), item.cas())
     });
-    if let (true, Some(ttl)) = (touch_after_reply && hit.is_some(), flags.ttl()) {
-        exec.store.touch(key, i64::from(ttl), now);
-    }
+    // memcached's reply keeps a reference to the item until the output is flushed.
+    let hit = hit.map(|(class, len, cas)| {
+        exec.held.hold(key, cas);
+        (class, len)
+    });
     if exec.shared.log.active() {
         exec.log_fetch(key, hit);
     }
@@ -252,20 +359,40 @@ pub fn meta_arithmetic(
     let key = r.key.decode(&mut key_buf);
     let flags = &r.flags;
     let now = exec.now();
-    let touch_after_reply = flags.ttl().is_some() && flag_precedes(flags, b't', b'T');
-    let opts = MetaArith {
+    // An over-long O: memcached runs the arithmetic, applies the T/N left of the O while
+    // writing the return flags, then answers only the opaque error (a non-numeric value still
+    // answers its own error).
+    let opaque_too_long = flags.check_opaque().is_err();
+    // A `t` left of `T` reports the TTL before the touch: read it first (memcached handles the
+    // flags left to right; the store applies `T` as memcached does, lost when the result
+    // outgrows the item).
+    let t_before_touch =
+        !opaque_too_long && flags.ttl().is_some() && flag_precedes(flags, b't', b'T');
+    let exptime_before =
+        if t_before_touch { exec.store.peek(key, now, |i| i.exptime()) } else { None };
+    let mut opts = MetaArith {
         op: match r.mode {
             MetaArithmeticMode::Incr => ArithOp::Incr,
             MetaArithmeticMode::Decr => ArithOp::Decr,
         },
         delta: r.delta(),
         compare_cas: flags.compare_cas(),
-        vivify: flags.vivify_ttl().map(i64::from),
+        vivify: vivify_exptime(flags),
         initial: r.initial(),
-        new_ttl: if touch_after_reply { None } else { flags.ttl().map(i64::from) },
+        new_ttl: flags.ttl().map(i64::from),
+        held_by_reply: exec.held.held_cas(key),
     };
+    if opaque_too_long {
+        opts.vivify = vivify_exptime_before_opaque(flags);
+        opts.new_ttl = flags.ttl().filter(|_| flag_precedes(flags, b'T', b'O')).map(i64::from);
+    }
     let as_request = MetaRequest { key: r.key, flags: r.flags };
-    let status = match exec.store.meta_arith(key, &opts, now) {
+    let result = exec.store.meta_arith(key, &opts, now);
+    if opaque_too_long && result.is_ok() {
+        ErrorKind::OpaqueTooLong.encode(out);
+        return After::Continue;
+    }
+    let status = match result {
         Ok(ArithOutcome::Value { value, cas, exptime, created }) => {
             let status = if flags.return_value() { MetaStatus::Value } else { MetaStatus::Stored };
             // memcached 1.6.18 only applies `q` to a plain hit: an item created by `N` is
@@ -273,16 +400,15 @@ pub fn meta_arithmetic(
             let hidden =
                 flags.quiet() && !created && status.hidden_by_quiet(MetaCommand::Arithmetic);
             if !hidden {
-                // A `t` left of `N` on a counter just created reports no TTL yet (`t-1`).
-                let ttl = if created && flag_precedes(flags, b't', b'N') {
-                    -1
+                // On a counter just created, `t` reports the TTL as the `T`/`N` left of it
+                // set it (none: `t-1`).
+                let exptime = if created {
+                    exptime_at_t(flags, 0, true, now)
                 } else {
-                    ttl_left(exptime, now, exec.shared.clock.started())
+                    exptime_before.unwrap_or(exptime)
                 };
+                let ttl = ttl_left(exptime, now, exec.shared.clock.started());
                 encode_meta_arithmetic_hit(out, r, key, value, cas, ttl);
-            }
-            if let (true, Some(ttl)) = (touch_after_reply, flags.ttl()) {
-                exec.store.touch(key, i64::from(ttl), now);
             }
             return After::Continue;
         }
@@ -308,6 +434,8 @@ pub fn meta_arithmetic(
 /// `mn`: replies `MN`.
 pub fn meta_noop(exec: &mut CommandExecutor, out: &mut Vec<u8>) -> After {
     bump(&exec.counters.cmd_meta, 1);
+    // memcached flushes its output at `mn`, freeing the items earlier replies held.
+    exec.held.release_all();
     encode_meta_noop_reply(out);
     After::Continue
 }
@@ -346,7 +474,21 @@ pub fn meta_debug(
 
 #[cfg(test)]
 mod tests {
-    use super::{recache_threshold, ttl_left};
+    use memcached_codec::{decode_request, Limits, Request};
+
+    use super::{recache_threshold, ttl_flag_order, ttl_left};
+
+    #[test]
+    fn ttl_flags_keep_request_order() {
+        let order = |line: &[u8]| match decode_request(line, &Limits::default()) {
+            Ok(Some((Request::MetaGet(r), _))) => ttl_flag_order(&r.flags),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(&order(b"mg k v\r\n"), b"NTR");
+        assert_eq!(&order(b"mg k R30 t T10\r\n"), b"RTN");
+        assert_eq!(&order(b"mg k T10 N5 v R1\r\n"), b"TNR");
+        assert_eq!(&order(b"mg k T10\r\n"), b"TNR");
+    }
 
     #[test]
     fn recache_tokens_convert_like_exptimes() {

@@ -46,6 +46,66 @@ pub const REPORTED_VERSION: &str = "1.6.18";
 /// First byte of every memcached binary-protocol request (not spoken here).
 const BINARY_REQUEST_MAGIC: u8 = 0x80;
 
+/// Most items remembered as held by unflushed `mg` replies (see [`HeldItems`]).
+const HELD_ITEMS_MAX: usize = 32;
+
+/// Items memcached 1.6.18 would still hold a reference to for this connection's unflushed
+/// replies.
+///
+/// memcached rewrites an incr/decr/ma result in place (space-padded, keeping the item's
+/// flags) only when nobody else references the item; every `mg` hit keeps a reference in its
+/// reply until the output is flushed, which happens when the input runs out of complete
+/// commands, after each get/gets/gat/gats and after `mn` (checked by hand on 1.6.18). While
+/// such a reply is pending, the result goes to a new item instead (unpadded, fresh flags).
+/// Kept per worker for the connection being served: our own flush empties the output buffer,
+/// which ends every hold.
+///
+/// ```text
+///   mg j v      -> hold (hash(j), cas)
+///   decr j 95   -> item cas held? new item "5" : in place "5  "
+///   get/mn/flush -> release all
+/// ```
+#[derive(Debug)]
+struct HeldItems {
+    fd: i32,
+    items: Vec<(u64, u64)>,
+}
+
+impl HeldItems {
+    fn new() -> Self {
+        HeldItems { fd: -1, items: Vec::with_capacity(HELD_ITEMS_MAX) }
+    }
+
+    /// Starts a command of connection `fd`; `flushed`: its output buffer is empty.
+    fn begin(&mut self, fd: i32, flushed: bool) {
+        if flushed || fd != self.fd {
+            self.items.clear();
+            self.fd = fd;
+        }
+    }
+
+    fn hold(&mut self, key: &[u8], cas: u64) {
+        if self.items.len() < HELD_ITEMS_MAX {
+            self.items.push((key_hash(key), cas));
+        }
+    }
+
+    fn release_all(&mut self) {
+        self.items.clear();
+    }
+
+    /// The CAS of the newest held item of `key`.
+    fn held_cas(&self, key: &[u8]) -> Option<u64> {
+        let hash = key_hash(key);
+        self.items.iter().rev().find(|(h, _)| *h == hash).map(|&(_, cas)| cas)
+    }
+}
+
+/// FNV-1a: enough to tell this connection's few held keys apart.
+fn key_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
 /// Expired items the maintenance tick may look at per second.
 const RECLAIM_BUDGET_PER_TICK: usize = 10_000;
 
@@ -58,6 +118,8 @@ pub struct CommandExecutor {
     limits: Limits,
     /// Descriptor of the connection being served (`cfd=` in watch lines).
     current_fd: i32,
+    /// Items memcached would still reference for unflushed `mg` replies.
+    held: HeldItems,
 }
 
 impl CommandExecutor {
@@ -68,7 +130,7 @@ impl CommandExecutor {
             cas_enabled: shared.config.cas_enabled,
             ..Limits::default()
         };
-        Self { shared, store, counters, limits, current_fd: -1 }
+        Self { shared, store, counters, limits, current_fd: -1, held: HeldItems::new() }
     }
 
     fn now(&self) -> u32 {
@@ -278,6 +340,7 @@ impl CommandExecutor {
         if self.shared.config.auth.is_some() && !session.authenticated {
             return self.authenticate(session, input, out);
         }
+        self.held.begin(session.fd, out.is_empty());
         match decode_request(input, &self.limits) {
             Ok(None) => Step::NeedMore,
             Ok(Some((request, consumed))) => {

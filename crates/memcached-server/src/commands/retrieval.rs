@@ -33,6 +33,8 @@ pub fn retrieval(
     let now = exec.now();
     let with_cas = r.command.returns_cas();
     let prefixes = exec.shared.prefixes.enabled();
+    // memcached flushes its output after every get: the items earlier replies held are free.
+    exec.held.release_all();
     let start = out.len();
     let marks_before = session.udp_marks.len();
     let keys = r.keys.count();
