@@ -17,11 +17,11 @@ use crate::item::{Item, MetaResponse, StoreOptions, StoreOutcome};
 use crate::join::join_all;
 use crate::pipeline::Pipeline;
 use crate::pool::{lock, ServerPool};
-use crate::wire::{encode_meta_command, MetaCode, Status};
+use crate::wire::{MetaCall, MetaCode, Status};
 use memcached_codec::{
     encode_arithmetic, encode_delete, encode_flush_all, encode_meta_noop, encode_retrieval,
-    encode_stats, encode_storage, encode_touch, ArithmeticCommand, LruCrawlerCommand, MetaCommand,
-    Request, RetrievalCommand, StatsDetail, StatsRequest, StorageCommand,
+    encode_stats, encode_storage, encode_touch, ArithmeticCommand, LruCrawlerCommand, Request,
+    RetrievalCommand, StatsDetail, StatsRequest, StorageCommand,
 };
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -58,13 +58,6 @@ pub struct ServerStatus {
     pub times_marked_down: u64,
     /// Probes sent while it was down.
     pub probes: u64,
-}
-
-pub(crate) fn validate_token(token: &str) -> Result<()> {
-    if token.is_empty() || token.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(Error::BadArgument("meta flags must be non-empty tokens without spaces"));
-    }
-    Ok(())
 }
 
 /// One server's answer to `stats`: (name, value) pairs in server order.
@@ -205,29 +198,11 @@ impl Client {
     async fn read_one(&self, read: Read, key: &[u8], group: Option<&[u8]>) -> Result<Option<Item>> {
         let parts = self.pool.key_parts_grouped(key, group)?;
         let (key, route_key) = (parts.wire(), parts.hashed());
-        if self.pool.replicas == 0 {
-            let encode = |out: &mut Vec<u8>| encode_keys_line(out, read, &[key]);
-            return match self.run_on_owner(route_key, encode, Expect::Value).await? {
-                (_, Reply::Value(item)) => Ok(item),
-                (index, _) => Err(self.pool.protocol(index, "get")),
-            };
+        let encode = |out: &mut Vec<u8>| encode_keys_line(out, read, &[key]);
+        match self.read_routed(route_key, encode, Expect::Value).await? {
+            (_, Reply::Value(item)) => Ok(item),
+            (index, _) => Err(self.pool.protocol(index, "get")),
         }
-        let targets = self.pool.successors(route_key, 1 + self.pool.replicas);
-        let mut last_error = None;
-        for index in targets {
-            let reply = self
-                .pool
-                .run_one(index, |out| encode_keys_line(out, read, &[key]), Expect::Value)
-                .await;
-            match reply {
-                Ok(Reply::Value(item)) => return Ok(item),
-                Ok(_) => return Err(self.pool.protocol(index, "get")),
-                // Fail over to the next replica only when the server failed.
-                Err(e @ Error::Server { kind: ServerErrorKind::Reply(_), .. }) => return Err(e),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or(Error::NoServer))
     }
 
     /// `get`: the value of `key`, or `None` on a miss.
@@ -250,8 +225,6 @@ impl Client {
         self.read_one(Read::Gats(exptime), key.as_ref(), None).await
     }
 
-    /// Runs a single-reply write on the key's server and, with replication, its replicas
-    /// (in parallel). Returns the first successful reply in ring order.
     /// Runs a request on the owner of `route_key`. On a server failure (not an error reply)
     /// it routes again and retries, up to `retries` times: the failed server may have been
     /// ejected meanwhile, so the retry can reach its ring neighbour.
@@ -277,6 +250,34 @@ impl Client {
         }
     }
 
+    /// Runs a single-reply read on the owner of `route_key`. With replication it fails over
+    /// along the replicas in ring order while servers fail; any answer (a miss or an error
+    /// reply included) ends the search.
+    async fn read_routed<E>(
+        &self,
+        route_key: &[u8],
+        encode: E,
+        expect: Expect,
+    ) -> Result<(usize, Reply)>
+    where
+        E: Fn(&mut Vec<u8>) + Send + Sync,
+    {
+        if self.pool.replicas == 0 {
+            return self.run_on_owner(route_key, encode, expect).await;
+        }
+        let mut last_error = Error::NoServer;
+        for index in self.pool.successors(route_key, 1 + self.pool.replicas) {
+            match self.pool.run_one(index, &encode, expect).await {
+                Ok(reply) => return Ok((index, reply)),
+                Err(e @ Error::Server { kind: ServerErrorKind::Reply(_), .. }) => return Err(e),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// Runs a single-reply write on the owner of `route_key` and, with replication, on its
+    /// replicas too (in parallel). Returns the first successful reply in ring order.
     async fn write_routed<E>(&self, key: &[u8], encode: E, expect: Expect) -> Result<(usize, Reply)>
     where
         E: Fn(&mut Vec<u8>) + Send + Sync,
@@ -724,57 +725,16 @@ impl Client {
         value: Option<&[u8]>,
         flags: &[&str],
     ) -> Result<MetaResponse> {
-        let key = key.as_ref();
-        let parts = self.pool.key_parts(key)?;
+        let parts = self.pool.key_parts(key.as_ref())?;
         let (key, route_key) = (parts.wire(), parts.hashed());
-        for flag in flags {
-            validate_token(flag)?;
-            if *flag == "q" {
-                return Err(Error::BadArgument(
-                    "the q (quiet) flag is not supported on single meta calls",
-                ));
-            }
-        }
-        let command = match verb {
-            "mg" => MetaCommand::Get,
-            "ms" => MetaCommand::Set,
-            "md" => MetaCommand::Delete,
-            "ma" => MetaCommand::Arithmetic,
-            "me" => MetaCommand::Debug,
-            _ => return Err(Error::BadArgument("meta verb must be mg, ms, md, ma or me")),
+        let call = MetaCall::new(verb, value.is_some(), flags).map_err(Error::BadArgument)?;
+        let encode = |out: &mut Vec<u8>| call.encode(out, key, value);
+        let routed = if call.is_read() {
+            self.read_routed(route_key, encode, Expect::Meta).await
+        } else {
+            self.write_routed(route_key, encode, Expect::Meta).await
         };
-        if (verb == "ms") != value.is_some() {
-            return Err(Error::BadArgument("ms takes a value, the other meta commands do not"));
-        }
-        let encode = |out: &mut Vec<u8>| {
-            let mut scratch = Vec::new();
-            encode_meta_command(out, command, key, value, flags, &mut scratch)
-        };
-        let read_only = verb == "mg" || verb == "me";
-        if read_only {
-            // Reads go to the owner; with replication they fail over along the replicas when
-            // a server fails (an answer, even a miss, ends the search).
-            if self.pool.replicas == 0 {
-                return match self.run_on_owner(route_key, &encode, Expect::Meta).await? {
-                    (_, Reply::Meta(m)) => Ok(m),
-                    (index, _) => Err(self.pool.protocol(index, "a meta command")),
-                };
-            }
-            let targets = self.pool.successors(route_key, 1 + self.pool.replicas);
-            let mut last_error = Error::NoServer;
-            for index in targets {
-                match self.pool.run_one(index, &encode, Expect::Meta).await {
-                    Ok(Reply::Meta(m)) => return Ok(m),
-                    Ok(_) => return Err(self.pool.protocol(index, "a meta command")),
-                    Err(e @ Error::Server { kind: ServerErrorKind::Reply(_), .. }) => {
-                        return Err(e)
-                    }
-                    Err(e) => last_error = e,
-                }
-            }
-            return Err(last_error);
-        }
-        match self.write_routed(route_key, encode, Expect::Meta).await? {
+        match routed? {
             (_, Reply::Meta(m)) => Ok(m),
             (index, _) => Err(self.pool.protocol(index, "a meta command")),
         }

@@ -9,16 +9,14 @@
 //!                                                                  ┘   in queue order
 //! ```
 
-use crate::client::{encode_keys_line, encode_store, validate_token, Client, Read, StoreCommand};
+use crate::client::{encode_keys_line, encode_store, Client, Read, StoreCommand};
 use crate::connection::{Expect, Reply};
 use crate::error::{Error, Result, ServerErrorKind};
 use crate::item::{Item, MetaResponse, StoreOptions, StoreOutcome};
 use crate::join::join_all;
-use crate::wire::{encode_meta_command, Status};
+use crate::wire::{MetaCall, Status};
 use bytes::Bytes;
-use memcached_codec::{
-    encode_arithmetic, encode_delete, encode_touch, ArithmeticCommand, MetaCommand,
-};
+use memcached_codec::{encode_arithmetic, encode_delete, encode_touch, ArithmeticCommand};
 
 /// One queued pipeline command.
 #[derive(Debug, Clone)]
@@ -28,7 +26,9 @@ enum PipelineOp {
     Delete(Bytes),
     Touch(Bytes, i32),
     Arithmetic(ArithmeticCommand, Bytes, u64),
-    Meta(MetaCommand, Bytes, Option<Bytes>, Vec<String>),
+    Meta(MetaCall, Bytes, Option<Bytes>),
+    /// A command refused when queued (bad meta verb or flags): answered with this error.
+    Refused(Bytes, &'static str),
 }
 
 impl PipelineOp {
@@ -39,7 +39,8 @@ impl PipelineOp {
             | PipelineOp::Delete(k)
             | PipelineOp::Touch(k, _)
             | PipelineOp::Arithmetic(_, k, _)
-            | PipelineOp::Meta(_, k, _, _) => k,
+            | PipelineOp::Meta(_, k, _)
+            | PipelineOp::Refused(k, _) => k,
         }
     }
 
@@ -49,21 +50,20 @@ impl PipelineOp {
             PipelineOp::Store(..) | PipelineOp::Delete(_) | PipelineOp::Touch(..) => Expect::Status,
             PipelineOp::Arithmetic(..) => Expect::Number,
             PipelineOp::Meta(..) => Expect::Meta,
+            PipelineOp::Refused(..) => Expect::Nothing,
         }
     }
 
     /// Encodes the command with `k`, the key as sent (namespace prefix applied).
-    fn encode(&self, k: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    fn encode(&self, k: &[u8], out: &mut Vec<u8>) {
         match self {
             PipelineOp::Get(_) => encode_keys_line(out, Read::Get, &[k]),
             PipelineOp::Store(c, _, v, o) => encode_store(out, *c, k, v, *o),
             PipelineOp::Delete(_) => encode_delete(out, k, false),
             PipelineOp::Touch(_, exptime) => encode_touch(out, k, *exptime, false),
             PipelineOp::Arithmetic(c, _, delta) => encode_arithmetic(out, *c, k, *delta, false),
-            PipelineOp::Meta(c, _, v, flags) => {
-                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-                encode_meta_command(out, *c, k, v.as_deref(), &flags, scratch)
-            }
+            PipelineOp::Meta(call, _, v) => call.encode(out, k, v.as_deref()),
+            PipelineOp::Refused(..) => {}
         }
     }
 
@@ -185,23 +185,11 @@ impl Pipeline<'_> {
         value: Option<Bytes>,
         flags: &[&str],
     ) -> &mut Self {
-        let command = match verb {
-            "mg" => Some(MetaCommand::Get),
-            "ms" => Some(MetaCommand::Set),
-            "md" => Some(MetaCommand::Delete),
-            "ma" => Some(MetaCommand::Arithmetic),
-            "me" => Some(MetaCommand::Debug),
-            _ => None,
+        let key = key.into();
+        let op = match MetaCall::new(verb, value.is_some(), flags) {
+            Ok(call) => PipelineOp::Meta(call, key, value),
+            Err(why) => PipelineOp::Refused(key, why),
         };
-        let valid = command.is_some()
-            && (verb == "ms") == value.is_some()
-            && flags.iter().all(|f| validate_token(f).is_ok() && *f != "q");
-        let op = PipelineOp::Meta(
-            if valid { command.unwrap_or(MetaCommand::Get) } else { MetaCommand::Noop },
-            key.into(),
-            value,
-            flags.iter().map(|f| f.to_string()).collect(),
-        );
         self.ops.push(op);
         self
     }
@@ -228,10 +216,8 @@ impl Pipeline<'_> {
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); pool.slots.len()];
         let mut wire_keys: Vec<Bytes> = vec![Bytes::new(); ops.len()];
         for (i, op) in ops.iter().enumerate() {
-            if matches!(op, PipelineOp::Meta(MetaCommand::Noop, ..)) {
-                results[i] = Some(Err(Error::BadArgument(
-                    "meta verb must be mg, ms (with a value), md, ma or me, flags without q",
-                )));
+            if let PipelineOp::Refused(_, why) = op {
+                results[i] = Some(Err(Error::BadArgument(why)));
                 continue;
             }
             match pool.key_parts(op.key()).and_then(|k| {
@@ -255,9 +241,8 @@ impl Pipeline<'_> {
                     .run(
                         server,
                         |out| {
-                            let mut scratch = Vec::new();
                             for &i in group {
-                                ops[i].encode(&wire_keys[i], out, &mut scratch);
+                                ops[i].encode(&wire_keys[i], out);
                             }
                         },
                         &expects,

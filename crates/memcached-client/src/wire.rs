@@ -117,26 +117,63 @@ pub(crate) fn error_text(response: &Response) -> Option<String> {
     }
 }
 
-/// Appends a meta command through the codec: `verb key flags*` (+ data for `ms`).
-/// `flags` are tokens such as `v`, `T30`, `C123`; `scratch` is reused for joining them.
-pub(crate) fn encode_meta_command(
-    out: &mut Vec<u8>,
+/// A meta call checked and ready to encode: the command, and its flag tokens joined with
+/// single spaces once (retries and replicas reuse them; nothing is allocated per attempt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetaCall {
     command: MetaCommand,
-    key: &[u8],
-    value: Option<&[u8]>,
-    flags: &[&str],
-    scratch: &mut Vec<u8>,
-) {
-    scratch.clear();
-    for (i, flag) in flags.iter().enumerate() {
-        if i > 0 {
-            scratch.push(b' ');
+    flags: Vec<u8>,
+}
+
+impl MetaCall {
+    /// Checks `verb` (`mg ms md ma me`), that a value comes with `ms` and only with it, and
+    /// every flag: a non-empty token without spaces or control bytes, and not the quiet flag
+    /// `q` (every call waits for its answer, so a quiet miss would never be answered).
+    pub(crate) fn new(
+        verb: &str,
+        has_value: bool,
+        flags: &[&str],
+    ) -> std::result::Result<MetaCall, &'static str> {
+        let command = match verb {
+            "mg" => MetaCommand::Get,
+            "ms" => MetaCommand::Set,
+            "md" => MetaCommand::Delete,
+            "ma" => MetaCommand::Arithmetic,
+            "me" => MetaCommand::Debug,
+            _ => return Err("meta verb must be mg, ms, md, ma or me"),
+        };
+        if (command == MetaCommand::Set) != has_value {
+            return Err("ms takes a value, the other meta commands do not");
         }
-        scratch.extend_from_slice(flag.as_bytes());
+        let mut joined = Vec::new();
+        for (i, flag) in flags.iter().enumerate() {
+            if flag.is_empty() || flag.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return Err("meta flags must be non-empty tokens without spaces");
+            }
+            if *flag == "q" {
+                return Err(
+                    "the q (quiet) flag is not supported: every meta call waits for its answer",
+                );
+            }
+            if i > 0 {
+                joined.push(b' ');
+            }
+            joined.extend_from_slice(flag.as_bytes());
+        }
+        Ok(MetaCall { command, flags: joined })
     }
-    match (command, value) {
-        (MetaCommand::Set, Some(data)) => encode_meta_set(out, key, scratch, data),
-        _ => encode_meta(out, command, key, scratch),
+
+    /// Whether the command only reads (`mg`, `me`): it may fail over along replicas.
+    pub(crate) fn is_read(&self) -> bool {
+        matches!(self.command, MetaCommand::Get | MetaCommand::Debug)
+    }
+
+    /// Appends `verb key flags*` (+ the data for `ms`) through the codec.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) {
+        match (self.command, value) {
+            (MetaCommand::Set, Some(data)) => encode_meta_set(out, key, &self.flags, data),
+            _ => encode_meta(out, self.command, key, &self.flags),
+        }
     }
 }
 
@@ -149,11 +186,22 @@ mod tests {
     #[test]
     fn meta_commands_encode_as_memcached_expects() {
         let mut out = Vec::new();
-        let mut scratch = Vec::new();
-        encode_meta_command(&mut out, MetaCommand::Get, b"k", None, &["v", "T30"], &mut scratch);
-        encode_meta_command(&mut out, MetaCommand::Set, b"k", Some(b"abc"), &["F5"], &mut scratch);
-        encode_meta_command(&mut out, MetaCommand::Delete, b"k", None, &[], &mut scratch);
+        MetaCall::new("mg", false, &["v", "T30"]).unwrap().encode(&mut out, b"k", None);
+        MetaCall::new("ms", true, &["F5"]).unwrap().encode(&mut out, b"k", Some(b"abc"));
+        MetaCall::new("md", false, &[]).unwrap().encode(&mut out, b"k", None);
         assert_eq!(out, b"mg k v T30\r\nms k 3 F5\r\nabc\r\nmd k\r\n");
+    }
+
+    #[test]
+    fn bad_meta_calls_are_refused_before_sending() {
+        assert!(MetaCall::new("mx", false, &[]).is_err());
+        assert!(MetaCall::new("ms", false, &[]).is_err());
+        assert!(MetaCall::new("mg", true, &[]).is_err());
+        assert!(MetaCall::new("mg", false, &["q"]).is_err());
+        assert!(MetaCall::new("mg", false, &["a b"]).is_err());
+        assert!(MetaCall::new("mg", false, &[""]).is_err());
+        assert!(MetaCall::new("mg", false, &["v"]).unwrap().is_read());
+        assert!(!MetaCall::new("ma", false, &["v"]).unwrap().is_read());
     }
 
     #[test]
