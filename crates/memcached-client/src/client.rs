@@ -17,11 +17,11 @@ use crate::item::{Item, MetaResponse, StoreOptions, StoreOutcome};
 use crate::join::join_all;
 use crate::pipeline::Pipeline;
 use crate::pool::{lock, ServerPool};
-use crate::wire::{MetaCall, MetaCode, Status};
+use crate::wire::{MetaCall, MetaCode};
 use memcached_codec::{
     encode_arithmetic, encode_delete, encode_flush_all, encode_meta_noop, encode_retrieval,
     encode_stats, encode_storage, encode_touch, ArithmeticCommand, LruCrawlerCommand, Request,
-    RetrievalCommand, StatsDetail, StatsRequest, StorageCommand,
+    RetrievalCommand, StatsDetail, StatsRequest, StatusLine, StorageCommand,
 };
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -384,10 +384,8 @@ impl Client {
             .await?;
         match reply {
             Reply::Nothing => Ok(StoreOutcome::Sent),
-            Reply::Status(Status::Stored) => Ok(StoreOutcome::Stored),
-            Reply::Status(Status::NotStored) => Ok(StoreOutcome::NotStored),
-            Reply::Status(Status::Exists) => Ok(StoreOutcome::Exists),
-            Reply::Status(Status::NotFound) => Ok(StoreOutcome::NotFound),
+            Reply::Status(line) => StoreOutcome::from_status(line)
+                .ok_or_else(|| self.pool.protocol(index, "a storage command")),
             _ => Err(self.pool.protocol(index, "a storage command")),
         }
     }
@@ -474,8 +472,8 @@ impl Client {
         let expect = if noreply { Expect::Nothing } else { Expect::Status };
         let encode = |out: &mut Vec<u8>| encode_delete(out, key, noreply);
         match self.write_routed(route_key, encode, expect).await? {
-            (_, Reply::Nothing) | (_, Reply::Status(Status::Deleted)) => Ok(true),
-            (_, Reply::Status(Status::NotFound)) => Ok(false),
+            (_, Reply::Nothing) | (_, Reply::Status(StatusLine::Deleted)) => Ok(true),
+            (_, Reply::Status(StatusLine::NotFound)) => Ok(false),
             (index, _) => Err(self.pool.protocol(index, "delete")),
         }
     }
@@ -487,8 +485,8 @@ impl Client {
         let (key, route_key) = (parts.wire(), parts.hashed());
         let encode = |out: &mut Vec<u8>| encode_touch(out, key, exptime, false);
         match self.write_routed(route_key, encode, Expect::Status).await? {
-            (_, Reply::Status(Status::Touched)) => Ok(true),
-            (_, Reply::Status(Status::NotFound)) => Ok(false),
+            (_, Reply::Status(StatusLine::Touched)) => Ok(true),
+            (_, Reply::Status(StatusLine::NotFound)) => Ok(false),
             (index, _) => Err(self.pool.protocol(index, "touch")),
         }
     }
@@ -506,7 +504,7 @@ impl Client {
         let encode = |out: &mut Vec<u8>| encode_arithmetic(out, command, key, delta, noreply);
         match self.write_routed(route_key, encode, expect).await? {
             (_, Reply::Number(n)) => Ok(Some(n)),
-            (_, Reply::Status(Status::NotFound)) | (_, Reply::Nothing) => Ok(None),
+            (_, Reply::Status(StatusLine::NotFound)) | (_, Reply::Nothing) => Ok(None),
             (index, _) => Err(self.pool.protocol(index, "incr/decr")),
         }
     }
@@ -700,7 +698,7 @@ impl Client {
         self.broadcast(
             |out| encode_flush_all(out, delay, false),
             Expect::Status,
-            |r| matches!(r, Reply::Status(Status::Ok)).then_some(()),
+            |r| matches!(r, Reply::Status(StatusLine::Ok)).then_some(()),
         )
         .await
     }
@@ -710,7 +708,7 @@ impl Client {
         self.broadcast(
             |out| Request::Verbosity { level, noreply: false }.encode(out),
             Expect::Status,
-            |r| matches!(r, Reply::Status(Status::Ok)).then_some(()),
+            |r| matches!(r, Reply::Status(StatusLine::Ok)).then_some(()),
         )
         .await
     }

@@ -15,7 +15,7 @@
 
 use crate::error::ServerErrorKind;
 use crate::item::{Item, MetaResponse};
-use crate::wire::{error_text, MetaCode, Status};
+use crate::wire::{error_text, is_command_status, MetaCode};
 use bytes::{Bytes, BytesMut};
 use memcached_codec::{decode_response, MetaStatus, Response, StatusLine};
 use std::time::Duration;
@@ -50,7 +50,8 @@ pub(crate) enum Expect {
 /// A parsed reply.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    Status(Status),
+    /// A status word that passed [`is_command_status`].
+    Status(StatusLine),
     Number(u64),
     Values(Vec<(Bytes, Item)>),
     Value(Option<Item>),
@@ -172,11 +173,9 @@ impl Connection {
             }
             match (expect, response) {
                 (Expect::Status | Expect::Number, Response::Status(line))
-                    if Status::from_line(line).is_some() =>
+                    if is_command_status(line) =>
                 {
-                    if let Some(status) = Status::from_line(line) {
-                        return Ok(Reply::Status(status));
-                    }
+                    return Ok(Reply::Status(line))
                 }
                 (Expect::Number, Response::Number(n)) => return Ok(Reply::Number(n)),
                 (Expect::Value, Response::Value(v)) if single.is_none() => {

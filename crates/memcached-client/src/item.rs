@@ -2,6 +2,7 @@
 
 use crate::wire::MetaCode;
 use bytes::Bytes;
+use memcached_codec::StatusLine;
 
 /// A value read from the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,17 @@ pub enum StoreOutcome {
 }
 
 impl StoreOutcome {
+    /// The outcome a storage command's status line reports (`None` for any other line).
+    pub(crate) fn from_status(line: StatusLine) -> Option<StoreOutcome> {
+        Some(match line {
+            StatusLine::Stored => StoreOutcome::Stored,
+            StatusLine::NotStored => StoreOutcome::NotStored,
+            StatusLine::Exists => StoreOutcome::Exists,
+            StatusLine::NotFound => StoreOutcome::NotFound,
+            _ => return None,
+        })
+    }
+
     /// True for `Stored` (and `Sent`, which is optimistic).
     pub fn is_stored(self) -> bool {
         matches!(self, StoreOutcome::Stored | StoreOutcome::Sent)

@@ -14,9 +14,11 @@ use crate::connection::{Expect, Reply};
 use crate::error::{Error, Result, ServerErrorKind};
 use crate::item::{Item, MetaResponse, StoreOptions, StoreOutcome};
 use crate::join::join_all;
-use crate::wire::{MetaCall, Status};
+use crate::wire::MetaCall;
 use bytes::Bytes;
-use memcached_codec::{encode_arithmetic, encode_delete, encode_touch, ArithmeticCommand};
+use memcached_codec::{
+    encode_arithmetic, encode_delete, encode_touch, ArithmeticCommand, StatusLine,
+};
 
 /// One queued pipeline command.
 #[derive(Debug, Clone)]
@@ -70,23 +72,23 @@ impl PipelineOp {
     fn reply(&self, reply: Reply) -> Option<PipelineReply> {
         Some(match (self, reply) {
             (PipelineOp::Get(_), Reply::Value(item)) => PipelineReply::Item(item),
-            (PipelineOp::Store(..), Reply::Status(status)) => PipelineReply::Store(match status {
-                Status::Stored => StoreOutcome::Stored,
-                Status::NotStored => StoreOutcome::NotStored,
-                Status::Exists => StoreOutcome::Exists,
-                Status::NotFound => StoreOutcome::NotFound,
-                _ => return None,
-            }),
-            (PipelineOp::Delete(_), Reply::Status(Status::Deleted)) => PipelineReply::Deleted(true),
-            (PipelineOp::Delete(_), Reply::Status(Status::NotFound)) => {
+            (PipelineOp::Store(..), Reply::Status(line)) => {
+                PipelineReply::Store(StoreOutcome::from_status(line)?)
+            }
+            (PipelineOp::Delete(_), Reply::Status(StatusLine::Deleted)) => {
+                PipelineReply::Deleted(true)
+            }
+            (PipelineOp::Delete(_), Reply::Status(StatusLine::NotFound)) => {
                 PipelineReply::Deleted(false)
             }
-            (PipelineOp::Touch(..), Reply::Status(Status::Touched)) => PipelineReply::Touched(true),
-            (PipelineOp::Touch(..), Reply::Status(Status::NotFound)) => {
+            (PipelineOp::Touch(..), Reply::Status(StatusLine::Touched)) => {
+                PipelineReply::Touched(true)
+            }
+            (PipelineOp::Touch(..), Reply::Status(StatusLine::NotFound)) => {
                 PipelineReply::Touched(false)
             }
             (PipelineOp::Arithmetic(..), Reply::Number(n)) => PipelineReply::Number(Some(n)),
-            (PipelineOp::Arithmetic(..), Reply::Status(Status::NotFound)) => {
+            (PipelineOp::Arithmetic(..), Reply::Status(StatusLine::NotFound)) => {
                 PipelineReply::Number(None)
             }
             (PipelineOp::Meta(..), Reply::Meta(m)) => PipelineReply::Meta(m),

@@ -15,41 +15,21 @@ use memcached_codec::{
     encode_meta, encode_meta_set, MetaCommand, MetaStatus, Response, StatusLine,
 };
 
-/// Status words of classic replies the client acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// `STORED`
-    Stored,
-    /// `NOT_STORED`
-    NotStored,
-    /// `EXISTS`
-    Exists,
-    /// `NOT_FOUND`
-    NotFound,
-    /// `DELETED`
-    Deleted,
-    /// `TOUCHED`
-    Touched,
-    /// `OK`
-    Ok,
-    /// `RESET` (stats reset)
-    Reset,
-}
-
-impl Status {
-    pub(crate) fn from_line(line: StatusLine) -> Option<Status> {
-        Some(match line {
-            StatusLine::Stored => Status::Stored,
-            StatusLine::NotStored => Status::NotStored,
-            StatusLine::Exists => Status::Exists,
-            StatusLine::NotFound => Status::NotFound,
-            StatusLine::Deleted => Status::Deleted,
-            StatusLine::Touched => Status::Touched,
-            StatusLine::Ok => Status::Ok,
-            StatusLine::Reset => Status::Reset,
-            _ => return None,
-        })
-    }
+/// Whether `line` is one of the status words that answer a key command or `flush_all` /
+/// `verbosity` (`STORED NOT_STORED EXISTS NOT_FOUND DELETED TOUCHED OK RESET`); `END` and
+/// the administrative lines are not.
+pub(crate) fn is_command_status(line: StatusLine) -> bool {
+    matches!(
+        line,
+        StatusLine::Stored
+            | StatusLine::NotStored
+            | StatusLine::Exists
+            | StatusLine::NotFound
+            | StatusLine::Deleted
+            | StatusLine::Touched
+            | StatusLine::Ok
+            | StatusLine::Reset
+    )
 }
 
 /// Meta reply codes.
@@ -213,7 +193,8 @@ mod tests {
         let Some(Response::Meta(m)) = decode_response(&mut buf).unwrap() else { panic!() };
         assert_eq!(MetaCode::from_status(m.status), MetaCode::En);
         let Some(Response::Status(line)) = decode_response(&mut buf).unwrap() else { panic!() };
-        assert_eq!(Status::from_line(line), Some(Status::Stored));
+        assert!(is_command_status(line));
+        assert!(!is_command_status(StatusLine::End));
         let error = decode_response(&mut buf).unwrap().unwrap();
         assert_eq!(error_text(&error).as_deref(), Some("SERVER_ERROR out of memory"));
     }
