@@ -3,9 +3,19 @@
 
 mod support;
 
-use memcached_client::{Client, StoreOptions, StoreOutcome};
+use memcached_client::{Client, ClientBuilder, StoreOptions, StoreOutcome};
 use std::time::{Duration, Instant};
-use support::ServerProcess;
+use support::{key_owned_by, ServerProcess};
+
+/// A client over `servers` that marks a server down on its first failure and does not probe
+/// it again during the test.
+fn down_on_first_failure(servers: &[ServerProcess]) -> ClientBuilder {
+    Client::builder()
+        .servers(servers.iter().map(ServerProcess::spec))
+        .connect_timeout(Duration::from_millis(200))
+        .failure_limit(1)
+        .retry_interval(Duration::from_secs(60))
+}
 
 fn status_of(client: &Client, server: &str) -> (bool, bool) {
     let s = client.server_status().into_iter().find(|s| s.server == server).unwrap();
@@ -107,20 +117,10 @@ async fn dead_server_is_ejected_served_around_and_readded(start: fn() -> ServerP
 #[tokio::test]
 async fn without_ejection_keys_of_a_down_server_fail_fast() {
     let mut servers: Vec<ServerProcess> = (0..3).map(|_| ServerProcess::memcached()).collect();
-    let client = Client::builder()
-        .servers(servers.iter().map(ServerProcess::spec))
-        .connect_timeout(Duration::from_millis(200))
-        .failure_limit(1)
-        .retry_interval(Duration::from_secs(60))
-        .eject_failed_servers(false)
-        .build()
-        .unwrap();
+    let client = down_on_first_failure(&servers).eject_failed_servers(false).build().unwrap();
     let dead = servers[2].spec();
     servers[2].kill();
-    let key = (0..)
-        .map(|i| format!("ff{i}"))
-        .find(|k| client.server_for_key(k.as_bytes()).as_deref() == Some(dead.as_str()))
-        .unwrap();
+    let key = key_owned_by(&client, &dead, "ff");
     let first = client.get(&key).await.unwrap_err();
     assert_eq!(first.server(), Some(dead.as_str()));
     let second = client.get(&key).await.unwrap_err();
@@ -132,14 +132,7 @@ async fn without_ejection_keys_of_a_down_server_fail_fast() {
 #[tokio::test]
 async fn the_ejection_cap_keeps_part_of_the_pool_on_the_ring() {
     let mut servers: Vec<ServerProcess> = (0..2).map(|_| ServerProcess::memcached()).collect();
-    let client = Client::builder()
-        .servers(servers.iter().map(ServerProcess::spec))
-        .connect_timeout(Duration::from_millis(200))
-        .failure_limit(1)
-        .retry_interval(Duration::from_secs(60))
-        .max_ejected_fraction(0.5)
-        .build()
-        .unwrap();
+    let client = down_on_first_failure(&servers).max_ejected_fraction(0.5).build().unwrap();
     let specs: Vec<String> = servers.iter().map(ServerProcess::spec).collect();
     for server in &mut servers {
         server.kill();
@@ -165,19 +158,9 @@ async fn the_ejection_cap_keeps_part_of_the_pool_on_the_ring() {
 #[tokio::test]
 async fn a_retry_after_ejection_reaches_the_ring_neighbour() {
     let mut servers: Vec<ServerProcess> = (0..3).map(|_| ServerProcess::memcached()).collect();
-    let client = Client::builder()
-        .servers(servers.iter().map(ServerProcess::spec))
-        .connect_timeout(Duration::from_millis(200))
-        .failure_limit(1)
-        .retries(1)
-        .retry_interval(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let client = down_on_first_failure(&servers).retries(1).build().unwrap();
     let dead = servers[0].spec();
-    let key = (0..)
-        .map(|i| format!("retry{i}"))
-        .find(|k| client.server_for_key(k.as_bytes()).as_deref() == Some(dead.as_str()))
-        .unwrap();
+    let key = key_owned_by(&client, &dead, "retry");
     servers[0].kill();
     // The first attempt fails and ejects the server; the retry goes to the new owner.
     assert_eq!(client.get(&key).await.unwrap(), None);

@@ -6,24 +6,12 @@ mod support;
 
 use memcached_client::{Client, StoreOptions};
 use std::collections::HashMap;
-use std::process::Command;
-use support::ServerProcess;
+use support::{run_script, ServerProcess};
 
 const PHP: &str = "/usr/bin/php";
 
 fn php(script: &str) -> String {
-    assert!(
-        std::path::Path::new(PHP).exists(),
-        "{PHP} not found: install php-cli and php-memcached"
-    );
-    let output = Command::new(PHP).arg("-r").arg(script).output().expect("run php");
-    assert!(
-        output.status.success(),
-        "php failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    run_script(PHP, &["-r"], script, "php-cli and php-memcached")
 }
 
 fn php_client(servers: &[ServerProcess]) -> String {

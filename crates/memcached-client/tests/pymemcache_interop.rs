@@ -5,19 +5,12 @@
 mod support;
 
 use memcached_client::{Client, RouterConfig, StoreOptions};
-use std::process::Command;
-use support::ServerProcess;
+use support::{assert_keys_on_their_owners, run_script, ServerProcess};
 
 const PYTHON: &str = "/usr/bin/python3";
 
 fn python(script: &str) -> String {
-    assert!(
-        std::path::Path::new(PYTHON).exists(),
-        "{PYTHON} not found: install python3-pymemcache"
-    );
-    let output = Command::new(PYTHON).arg("-c").arg(script).output().expect("run python3");
-    assert!(output.status.success(), "python failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
+    run_script(PYTHON, &["-c"], script, "python3-pymemcache")
 }
 
 #[tokio::test]
@@ -35,20 +28,13 @@ async fn pymemcache_hashclient_and_the_client_agree() {
         .distribution(RouterConfig::pymemcache_rendezvous())
         .build()
         .unwrap();
-    let singles: Vec<Client> =
-        servers.iter().map(|s| Client::builder().server(&s.spec()).build().unwrap()).collect();
     let keys: Vec<String> = (0..300).map(|i| format!("py:{i}")).collect();
     let found = client.get_multi(&keys).await.unwrap();
     assert_eq!(found.items.len(), 300, "every key pymemcache wrote is found");
-    let mut used = [false; 3];
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(found.items[key.as_bytes()].value, format!("v{i}").as_bytes());
-        let owner = client.server_for_key(key.as_bytes()).unwrap();
-        let index = servers.iter().position(|s| s.spec() == owner).unwrap();
-        assert!(singles[index].get(key.as_str()).await.unwrap().is_some(), "{key} on {owner}");
-        used[index] = true;
     }
-    assert_eq!(used, [true; 3]);
+    assert_keys_on_their_owners(&client, &servers, &keys).await;
 
     for i in 0..300 {
         client.set(format!("rs:{i}"), format!("r{i}"), StoreOptions::default()).await.unwrap();

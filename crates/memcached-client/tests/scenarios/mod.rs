@@ -15,59 +15,30 @@ use std::time::Duration;
 #[macro_export]
 macro_rules! scenario_tests {
     ($start:expr) => {
-        #[tokio::test]
-        async fn classic_commands_round_trip() {
-            scenarios::classic_commands_round_trip((0..3).map(|_| $start).collect()).await
-        }
-        #[tokio::test]
-        async fn noreply_then_answered_commands_stay_in_step() {
-            scenarios::noreply_then_answered_commands_stay_in_step((0..3).map(|_| $start).collect())
-                .await
-        }
-        #[tokio::test]
-        async fn admin_commands_reach_every_server() {
-            scenarios::admin_commands_reach_every_server((0..3).map(|_| $start).collect()).await
-        }
-        #[tokio::test]
-        async fn meta_commands() {
-            scenarios::meta_commands((0..3).map(|_| $start).collect()).await
-        }
-        #[tokio::test]
-        async fn multi_get_spans_all_servers_and_reports_a_dead_one() {
-            scenarios::multi_get_spans_all_servers_and_reports_a_dead_one(
-                (0..3).map(|_| $start).collect(),
-            )
-            .await
-        }
-        #[tokio::test]
-        async fn pipeline_runs_many_commands_per_round_trip() {
-            scenarios::pipeline_runs_many_commands_per_round_trip((0..3).map(|_| $start).collect())
-                .await
-        }
-        #[tokio::test]
-        async fn modula_routes_like_libmemcached_default() {
-            scenarios::modula_routes_like_libmemcached_default((0..3).map(|_| $start).collect())
-                .await
-        }
-        #[tokio::test]
-        async fn replication_writes_k_copies_and_reads_fail_over() {
-            scenarios::replication_writes_k_copies_and_reads_fail_over(
-                (0..3).map(|_| $start).collect(),
-            )
-            .await
-        }
-        #[tokio::test]
-        async fn admin_commands_of_the_codec() {
-            scenarios::admin_commands_of_the_codec((0..3).map(|_| $start).collect()).await
-        }
-        #[tokio::test]
-        async fn idle_connections_are_replaced() {
-            scenarios::idle_connections_are_replaced((0..3).map(|_| $start).collect()).await
-        }
+        $crate::scenario_tests!(@async $start;
+            classic_commands_round_trip,
+            noreply_then_answered_commands_stay_in_step,
+            admin_commands_reach_every_server,
+            meta_commands,
+            multi_get_spans_all_servers_and_reports_a_dead_one,
+            pipeline_runs_many_commands_per_round_trip,
+            modula_routes_like_libmemcached_default,
+            replication_writes_k_copies_and_reads_fail_over,
+            admin_commands_of_the_codec,
+            idle_connections_are_replaced,
+        );
         #[test]
         fn blocking_client_works_from_plain_threads() {
             scenarios::blocking_client_works_from_plain_threads((0..3).map(|_| $start).collect())
         }
+    };
+    (@async $start:expr; $($scenario:ident,)*) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                scenarios::$scenario((0..3).map(|_| $start).collect()).await
+            }
+        )*
     };
 }
 

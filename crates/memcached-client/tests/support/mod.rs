@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use memcached_client::Client;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -159,4 +160,49 @@ impl ServerProcess {
     pub fn ours() -> ServerProcess {
         ServerProcess::start(&our_server_binary(), &[])
     }
+}
+
+/// Runs `interpreter args... script` and returns its stdout; fails the test with `install`
+/// as the hint when the interpreter is missing, and with its output when it fails.
+pub fn run_script(interpreter: &str, args: &[&str], script: &str, install: &str) -> String {
+    assert!(Path::new(interpreter).exists(), "{interpreter} not found: install {install}");
+    let output = Command::new(interpreter)
+        .args(args)
+        .arg(script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {interpreter}: {e}"));
+    assert!(
+        output.status.success(),
+        "{interpreter} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The first key `prefix0`, `prefix1`, … that `client` routes to `server` (`host:port`).
+pub fn key_owned_by(client: &Client, server: &str, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| client.server_for_key(k.as_bytes()).as_deref() == Some(server))
+        .unwrap()
+}
+
+/// Asserts that each key is stored on the server `client` routes it to (read back with a
+/// single-server client) and that every one of `servers` holds some of them.
+pub async fn assert_keys_on_their_owners(
+    client: &Client,
+    servers: &[ServerProcess],
+    keys: &[String],
+) {
+    let singles: Vec<Client> =
+        servers.iter().map(|s| Client::builder().server(&s.spec()).build().unwrap()).collect();
+    let mut used = vec![false; servers.len()];
+    for key in keys {
+        let owner = client.server_for_key(key.as_bytes()).unwrap();
+        let index = servers.iter().position(|s| s.spec() == owner).unwrap();
+        assert!(singles[index].get(key.as_str()).await.unwrap().is_some(), "{key} on {owner}");
+        used[index] = true;
+    }
+    assert_eq!(used, vec![true; servers.len()], "keys on every server");
 }
