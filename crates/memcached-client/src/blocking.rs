@@ -29,7 +29,8 @@ use crate::ServerStatus;
 /// # Panics
 ///
 /// Every method that talks to a server panics when called from inside an async runtime
-/// (tokio forbids nested `block_on`); see the [module documentation](self).
+/// (tokio forbids nested `block_on`). Use [`Client`] in async code, or call this from
+/// `tokio::task::spawn_blocking`.
 #[derive(Debug)]
 pub struct BlockingClient {
     client: Client,

@@ -163,8 +163,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Retry a single-key request up to `retries` times after a server failure, routing
-    /// again each time (default 0). With ejection on, a retry after the failure that took the
+    /// Without replication: retry a single-key request up to `retries` times after a server
+    /// failure, routing again each time (default 0). With [`ClientBuilder::replicas`] this
+    /// setting is not used: writes already go to every replica and reads fail over along them. With ejection on, a retry after the failure that took the
     /// server down goes to its ring neighbour. Retried writes may be applied twice; for a
     /// cache that is usually fine (`add`/`cas` may then report "not stored").
     pub fn retries(mut self, retries: usize) -> ClientBuilder {
@@ -197,8 +198,8 @@ impl ClientBuilder {
                 "key prefix must be at most 128 bytes without whitespace or control bytes".into(),
             ));
         }
-        let router = Router::new(self.servers.clone(), self.router)
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let router =
+            Router::new(self.servers, self.router).map_err(|e| Error::Config(e.to_string()))?;
         let slots = router
             .servers()
             .iter()

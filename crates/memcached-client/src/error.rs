@@ -5,7 +5,8 @@
 //!    ├─ Server { server: "10.0.0.2:11211", kind }   one server failed (I/O, timeout, protocol,
 //!    │                                               SERVER_ERROR, marked down …)
 //!    ├─ NoServer                                     no live server owns the key
-//!    └─ BadKey / BadValue                            rejected locally, nothing was sent
+//!    ├─ BadKey / BadArgument                         rejected locally, nothing was sent
+//!    └─ Config                                       the builder's settings are unusable
 //! ```
 
 use std::fmt;
@@ -26,7 +27,8 @@ pub enum ServerErrorKind {
     /// No complete reply within the I/O timeout.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
-    /// No pooled connection became free within the I/O timeout.
+    /// No pooled connection became free within the pool timeout (by default the I/O
+    /// timeout).
     #[error("connection pool exhausted (waited {0:?})")]
     PoolExhausted(Duration),
     /// The server is marked down after repeated failures; it is retried later.

@@ -24,6 +24,8 @@
 //!   Every error names its server ([`Error::server`]).
 //! * Optional replication ([`ClientBuilder::replicas`]): writes go to the next K servers on
 //!   the ring, reads fail over along them.
+//! * [`BlockingClient`] runs the same core on a private current-thread runtime; like every
+//!   tokio `block_on`, it panics when called from inside an async runtime.
 //! * php-memcached interop beyond placement: a key namespace ([`ClientBuilder::key_prefix`],
 //!   `OPT_PREFIX_KEY`, unhashed by default) and group keys ([`Client::set_by_key`],
 //!   `setByKey`).
