@@ -109,6 +109,12 @@ impl Default for Health {
     }
 }
 
+/// `now + delay`, saturating far in the future instead of overflowing (a retry interval of
+/// `Duration::MAX` means "never probe", not a panic on the first failure).
+fn after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay).unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
+}
+
 impl Health {
     /// Whether the server is up.
     pub fn is_up(&self) -> bool {
@@ -133,7 +139,7 @@ impl Health {
                 let failures = failures + 1;
                 if failures >= policy.failure_limit.max(1) {
                     let delay = policy.retry_interval;
-                    *self = Health::Down { retry_at: now + delay, delay };
+                    *self = Health::Down { retry_at: after(now, delay), delay };
                     Transition::WentDown
                 } else {
                     *self = Health::Up { failures };
@@ -141,8 +147,10 @@ impl Health {
                 }
             }
             Health::Probing { delay } => {
-                let delay = (delay * 2).min(policy.max_retry_interval.max(policy.retry_interval));
-                *self = Health::Down { retry_at: now + delay, delay };
+                let delay = delay
+                    .saturating_mul(2)
+                    .min(policy.max_retry_interval.max(policy.retry_interval));
+                *self = Health::Down { retry_at: after(now, delay), delay };
                 Transition::None
             }
             Health::Down { .. } => Transition::None,
@@ -157,7 +165,7 @@ impl Health {
         match *self {
             Health::Up { .. } => {
                 let delay = policy.retry_interval;
-                *self = Health::Down { retry_at: now + delay, delay };
+                *self = Health::Down { retry_at: after(now, delay), delay };
                 Transition::WentDown
             }
             _ => self.on_failure(now, policy),
@@ -249,5 +257,22 @@ mod tests {
         assert_eq!(h.check(t0 + Duration::from_secs(5)), Availability::ProbeNow);
         assert_eq!(h.on_success(), Transition::CameBack);
         assert!(h.is_up());
+    }
+
+    #[test]
+    fn a_huge_retry_interval_saturates_instead_of_panicking() {
+        let policy = HealthPolicy {
+            failure_limit: 1,
+            retry_interval: Duration::MAX,
+            max_retry_interval: Duration::MAX,
+            ..HealthPolicy::default()
+        };
+        let now = Instant::now();
+        let mut health = Health::default();
+        assert_eq!(health.on_failure(now, &policy), Transition::WentDown);
+        assert!(matches!(health.check(now + Duration::from_secs(3600)), Availability::Down(_)));
+        health = Health::Probing { delay: Duration::MAX };
+        assert_eq!(health.on_failure(now, &policy), Transition::None);
+        assert!(!health.is_up());
     }
 }

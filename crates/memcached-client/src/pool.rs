@@ -262,7 +262,9 @@ impl ServerPool {
         };
         slot.counters.requests.fetch_add(1, Ordering::Relaxed);
         let expects_reply = expects.iter().any(|&e| e != Expect::Nothing);
-        let permit = match tokio::time::timeout(self.pool_timeout, slot.permits.acquire()).await {
+        // Held until this function returns: the connection goes back to `idle` (or is dropped)
+        // before another request can take the permit.
+        let _permit = match tokio::time::timeout(self.pool_timeout, slot.permits.acquire()).await {
             Ok(Ok(permit)) => permit,
             _ => {
                 return Err(Error::on(
@@ -276,9 +278,10 @@ impl ServerPool {
             attempt += 1;
             let pooled = {
                 let mut idle = lock(&slot.idle);
-                // Drop connections idle for too long (the server or a NAT may have closed them).
-                idle.retain(|c| c.last_used.elapsed() < self.idle_timeout);
-                idle.pop()
+                // The most recently used connection first; one idle for too long (the server or
+                // a NAT may have closed it) is dropped, and the next one is tried.
+                std::iter::from_fn(|| idle.pop())
+                    .find(|c| c.last_used.elapsed() < self.idle_timeout)
             };
             let reused = pooled.is_some();
             let mut conn = match pooled {
@@ -294,7 +297,6 @@ impl ServerPool {
                     {
                         Ok(conn) => conn,
                         Err(kind) => {
-                            drop(permit);
                             let refused = matches!(&kind, ServerErrorKind::Connect(e)
                                 if e.kind() == std::io::ErrorKind::ConnectionRefused);
                             self.fail_with(index, probing, refused);
@@ -329,27 +331,23 @@ impl ServerPool {
             match outcome {
                 Ok(Ok(reply_error)) => {
                     lock(&slot.idle).push(conn);
-                    drop(permit);
                     self.record_success(index);
                     return match reply_error {
                         None => Ok(()),
                         Some(kind) => Err(Error::on(&slot.name, kind)),
                     };
                 }
-                Ok(Err(ServerErrorKind::Io(e)))
+                Ok(Err(ServerErrorKind::Io(_)))
                     if reused && conn.units == units_before && delivered == 0 && attempt == 1 =>
                 {
                     // An idle connection the server had closed: retry once on a fresh one.
-                    let _ = e;
                     continue;
                 }
                 Ok(Err(kind)) => {
-                    drop(permit);
                     self.fail(index, probing);
                     return Err(Error::on(&slot.name, kind));
                 }
                 Err(_) => {
-                    drop(permit);
                     self.fail(index, probing);
                     return Err(Error::on(&slot.name, ServerErrorKind::Timeout(self.io_timeout)));
                 }
