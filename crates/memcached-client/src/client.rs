@@ -584,28 +584,9 @@ impl Client {
             }
             let jobs =
                 groups.iter().enumerate().filter(|(_, g)| !g.is_empty()).map(|(server, group)| {
-                    let group_keys: Vec<&[u8]> = group.iter().map(|&k| parts[k].wire()).collect();
+                    let keys: Vec<&[u8]> = group.iter().map(|&k| parts[k].wire()).collect();
                     async move {
-                        let chunks: Vec<&[&[u8]]> = group_keys.chunks(KEYS_PER_GET_LINE).collect();
-                        let expects = vec![Expect::Values; chunks.len()];
-                        let mut found = Vec::new();
-                        let outcome = self
-                            .pool
-                            .run(
-                                server,
-                                |out| {
-                                    for chunk in &chunks {
-                                        encode_keys_line(out, read, chunk);
-                                    }
-                                },
-                                &expects,
-                                |_, reply| {
-                                    if let Ok(Reply::Values(values)) = reply {
-                                        found.extend(values);
-                                    }
-                                },
-                            )
-                            .await;
+                        let (outcome, found) = self.read_keys_on(server, read, &keys).await;
                         (server, outcome, found)
                     }
                 });
@@ -632,6 +613,37 @@ impl Client {
             round += 1;
         }
         Ok(result)
+    }
+
+    /// Reads `keys` (as sent) from one server: `KEYS_PER_GET_LINE` keys per line, every line
+    /// pipelined on one connection. Returns the outcome and the hits (key as sent, item).
+    async fn read_keys_on(
+        &self,
+        server: usize,
+        read: Read,
+        keys: &[&[u8]],
+    ) -> (Result<()>, Vec<(bytes::Bytes, Item)>) {
+        let lines = keys.len().div_ceil(KEYS_PER_GET_LINE);
+        let expects = vec![Expect::Values; lines];
+        let mut found = Vec::new();
+        let outcome = self
+            .pool
+            .run(
+                server,
+                |out| {
+                    for line in keys.chunks(KEYS_PER_GET_LINE) {
+                        encode_keys_line(out, read, line);
+                    }
+                },
+                &expects,
+                |_, reply| {
+                    if let Ok(Reply::Values(values)) = reply {
+                        found.extend(values);
+                    }
+                },
+            )
+            .await;
+        (outcome, found)
     }
 
     /// Sends a request to every server at once and collects each server's result.
