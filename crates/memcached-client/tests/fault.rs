@@ -5,7 +5,7 @@ mod support;
 
 use memcached_client::{Client, ClientBuilder, StoreOptions, StoreOutcome};
 use std::time::{Duration, Instant};
-use support::{key_owned_by, ServerProcess};
+use support::{key_owned_by, set_named_keys, ServerProcess};
 
 /// A client over `servers` that marks a server down on its first failure and does not probe
 /// it again during the test.
@@ -42,10 +42,7 @@ async fn dead_server_is_ejected_served_around_and_readded(start: fn() -> ServerP
         .retry_interval(Duration::from_millis(300))
         .build()
         .unwrap();
-    let keys: Vec<String> = (0..300).map(|i| format!("fault:{i}")).collect();
-    for key in &keys {
-        client.set(key, key, StoreOptions::default()).await.unwrap();
-    }
+    let keys = set_named_keys(&client, "fault:", 300).await;
     let dead = servers[1].spec();
     let owned_by_dead: Vec<&String> = keys
         .iter()

@@ -8,7 +8,7 @@ use memcached_client::{Client, StoreOptions};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{assert_keys_on_their_owners, free_port, ServerProcess};
+use support::{assert_keys_on_their_owners, free_port, set_named_keys, ServerProcess};
 
 const NUTCRACKER: &str = "/usr/sbin/nutcracker";
 
@@ -69,10 +69,7 @@ async fn twemproxy_ketama_md5_and_the_client_agree() {
         .unwrap();
 
     // proxy → client
-    let keys: Vec<String> = (0..300).map(|i| format!("proxy:{i}")).collect();
-    for key in &keys {
-        through_proxy.set(key, key, StoreOptions::default()).await.unwrap();
-    }
+    let keys = set_named_keys(&through_proxy, "proxy:", 300).await;
     let found = direct.get_multi(&keys).await.unwrap();
     assert!(found.failures.is_empty(), "{:?}", found.failures);
     assert_eq!(found.items.len(), keys.len(), "every key written through twemproxy is found");

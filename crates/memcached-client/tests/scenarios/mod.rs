@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use crate::support::ServerProcess;
+use crate::support::{set_named_keys, ServerProcess};
 use memcached_client::{
     AdminReply, BlockingClient, Client, Error, LruCrawlerCommand, MetaCode, PipelineReply, Request,
     RouterConfig, ServerErrorKind, SlabsAutomove, StatsDetail, StatsRequest, StoreCommand,
@@ -183,10 +183,7 @@ pub async fn multi_get_spans_all_servers_and_reports_a_dead_one(mut servers: Vec
         .down_on_refused(false)
         .build()
         .unwrap();
-    let keys: Vec<String> = (0..600).map(|i| format!("mk{i}")).collect();
-    for key in &keys {
-        c.set(key, key, StoreOptions::default()).await.unwrap();
-    }
+    let keys = set_named_keys(&c, "mk", 600).await;
     let all = c.get_multi(&keys).await.unwrap();
     assert!(all.failures.is_empty(), "{:?}", all.failures);
     assert_eq!(all.items.len(), keys.len());
@@ -357,10 +354,7 @@ pub async fn replication_writes_k_copies_and_reads_fail_over(mut servers: Vec<Se
         .down_on_refused(false)
         .build()
         .unwrap();
-    let keys: Vec<String> = (0..60).map(|i| format!("rep{i}")).collect();
-    for key in &keys {
-        c.set(key, key, StoreOptions::default()).await.unwrap();
-    }
+    let keys = set_named_keys(&c, "rep", 60).await;
     // Every key is on exactly two servers.
     let singles: Vec<Client> =
         servers.iter().map(|s| Client::builder().server(&s.spec()).build().unwrap()).collect();

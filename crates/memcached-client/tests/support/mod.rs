@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use memcached_client::Client;
+use memcached_client::{Client, StoreOptions};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -205,4 +205,14 @@ pub async fn assert_keys_on_their_owners(
         used[index] = true;
     }
     assert_eq!(used, vec![true; servers.len()], "keys on every server");
+}
+
+/// Stores `{prefix}0` … `{prefix}{count-1}`, each with its own name as the value (every store
+/// must succeed), and returns the keys.
+pub async fn set_named_keys(client: &Client, prefix: &str, count: usize) -> Vec<String> {
+    let keys: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+    for key in &keys {
+        client.set(key, key, StoreOptions::default()).await.unwrap();
+    }
+    keys
 }
