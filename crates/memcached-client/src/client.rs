@@ -149,6 +149,23 @@ impl Read {
     }
 }
 
+/// Defines storage commands as shortcuts of [`Client::store`] with a fixed [`StoreCommand`].
+macro_rules! store_shortcuts {
+    ($($(#[$doc:meta])* $name:ident => $command:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub async fn $name(
+                &self,
+                key: impl AsRef<[u8]>,
+                value: impl AsRef<[u8]>,
+                opts: StoreOptions,
+            ) -> Result<StoreOutcome> {
+                self.store(StoreCommand::$command, key, value, opts).await
+            }
+        )*
+    };
+}
+
 impl Client {
     /// Starts a [`ClientBuilder`].
     pub fn builder() -> ClientBuilder {
@@ -390,54 +407,17 @@ impl Client {
         }
     }
 
-    /// `set`.
-    pub async fn set(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        opts: StoreOptions,
-    ) -> Result<StoreOutcome> {
-        self.store(StoreCommand::Set, key, value, opts).await
-    }
-
-    /// `add`: store only if absent.
-    pub async fn add(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        opts: StoreOptions,
-    ) -> Result<StoreOutcome> {
-        self.store(StoreCommand::Add, key, value, opts).await
-    }
-
-    /// `replace`: store only if present.
-    pub async fn replace(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        opts: StoreOptions,
-    ) -> Result<StoreOutcome> {
-        self.store(StoreCommand::Replace, key, value, opts).await
-    }
-
-    /// `append` to an existing value.
-    pub async fn append(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        opts: StoreOptions,
-    ) -> Result<StoreOutcome> {
-        self.store(StoreCommand::Append, key, value, opts).await
-    }
-
-    /// `prepend` to an existing value.
-    pub async fn prepend(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        opts: StoreOptions,
-    ) -> Result<StoreOutcome> {
-        self.store(StoreCommand::Prepend, key, value, opts).await
+    store_shortcuts! {
+        /// `set`.
+        set => Set;
+        /// `add`: store only if absent.
+        add => Add;
+        /// `replace`: store only if present.
+        replace => Replace;
+        /// `append` to an existing value.
+        append => Append;
+        /// `prepend` to an existing value.
+        prepend => Prepend;
     }
 
     /// `cas`: store if the item's CAS unique is still `unique`.
