@@ -26,12 +26,20 @@ fn watchers_see_fetches_mutations_and_connections() {
     let server = ServerProcess::ours().args(["-t", "2"]).start();
     let mut watcher = server.connect();
     watcher.roundtrip("watch fetchers mutations connevents\r\n", "OK\r\n");
+    // The watcher's worker subscribes right after sending OK: wait for that before the
+    // connection whose conn_new line we expect.
+    let mut probe = server.connect();
+    probe.wait_for_stat("", "log_watchers", "1");
     let mut c = server.connect();
     c.roundtrip("set foo 5 100 3\r\nabc\r\n", "STORED\r\n");
     c.roundtrip("get foo nope\r\n", "VALUE foo 5 3\r\nabc\r\nEND\r\n");
     c.roundtrip("ms bar 2\r\nhi\r\nmg bar v\r\n", "HD\r\nVA 2\r\nhi\r\n");
     drop(c);
-    let seen = read_lines_until(&mut watcher, "type=conn_close");
+    // The harness's own start-up connection may close after the watcher subscribed: read up to
+    // the last fetch, then up to the close of `c` that follows it.
+    let mut seen = read_lines_until(&mut watcher, "type=item_get key=bar status=found");
+    seen.push_str(&read_lines_until(&mut watcher, "type=conn_close"));
+    drop(probe);
     for needle in [
         "type=conn_new rip=127.0.0.1",
         "type=item_store key=foo status=stored cmd=set ttl=100",
@@ -61,6 +69,7 @@ fn watch_default_stream_is_fetchers_only() {
     let mut watcher = server.connect();
     watcher.roundtrip("watch\r\n", "OK\r\n");
     let mut c = server.connect();
+    c.wait_for_stat("", "log_watchers", "1");
     c.roundtrip("set k 0 0 1\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
     let seen = read_lines_until(&mut watcher, "type=item_get key=k status=found");
     assert!(!seen.contains("item_store"), "{seen}");
