@@ -164,22 +164,20 @@ impl Store {
         }
     }
 
-    /// A page taken from another shard, for a shard whose every page is in use elsewhere and
-    /// the pool is empty (a class with no page). Only shards whose lock is free right now are
-    /// asked (`try_lock`), so two shards stealing at once can never deadlock.
-    pub(crate) fn steal_foreign_page(&self, ctx: &Ctx<'_>) -> Option<Box<[u8]>> {
+    /// A page taken from another shard, for shard `own` whose classes have no page to spare
+    /// and the pool is empty. Shards above `own` are waited for, shards below only asked
+    /// (`try_lock`): every wait goes to a higher shard, so two shards stealing at once can
+    /// never deadlock (no other path holds two shard locks).
+    pub(crate) fn steal_foreign_page(&self, own: usize, ctx: &Ctx<'_>) -> Option<Box<[u8]>> {
         let ctx = Ctx { store: None, ..*ctx };
-        for padded in self.shards.iter() {
+        for (i, padded) in self.shards.iter().enumerate() {
             let mut shard = match padded.0.try_lock() {
                 Ok(guard) => guard,
                 Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if i > own => self.lock(i),
                 Err(std::sync::TryLockError::WouldBlock) => continue,
             };
-            let donor = (0..shard.mem.classes.len())
-                .filter(|&c| shard.mem.classes[c].pages.len() >= 2)
-                .max_by_key(|&c| shard.mem.classes[c].pages.len());
-            let Some(d) = donor else { continue };
-            if let Some((page, _, _)) = shard.release_page(d, self.geo.evict, &ctx, None) {
+            if let Some(page) = shard.give_up_page(None, &ctx, None) {
                 return Some(page);
             }
         }

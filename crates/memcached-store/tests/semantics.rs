@@ -386,6 +386,50 @@ fn a_starved_class_takes_a_page_inline() {
     s.check_integrity().unwrap();
 }
 
+/// Keys (with a prefix) that land in shard `shard`.
+fn keys_in_shard<'a>(
+    s: &'a Store,
+    prefix: &str,
+    shard: usize,
+) -> impl Iterator<Item = String> + 'a {
+    let prefix = prefix.to_owned();
+    (0u32..).map(move |i| format!("{prefix}{i}")).filter(move |k| s.shard_of(k.as_bytes()) == shard)
+}
+
+#[test]
+fn a_class_without_pages_takes_the_last_page_of_another_class() {
+    // Two pages, one per class, none to spare: a third size must still be stored (evicting
+    // the donor class), never "out of memory".
+    let s = Store::with_seed(small(2), 5).unwrap();
+    set(&s, b"small", &[1u8; 100], 0, NOW);
+    set(&s, b"medium", &[2u8; 1000], 0, NOW);
+    assert_eq!(s.stats().total_malloced, 2 * MIB as u64);
+    for round in 0..4u8 {
+        let r = s.set(b"big", &[round; 2500], 0, 0, NOW, SetMode::Set);
+        assert_eq!(r.map(|r| r.outcome), Ok(StoreOutcome::Stored), "round {round}");
+        assert_eq!(get(&s, b"big", NOW), Some(vec![round; 2500]));
+        // And back: the class that gave its page away gets one again.
+        let r = s.set(b"small", &[round; 100], 0, 0, NOW, SetMode::Set);
+        assert_eq!(r.map(|r| r.outcome), Ok(StoreOutcome::Stored), "round {round}");
+        s.check_integrity().unwrap();
+    }
+    assert_eq!(s.stats().total_malloced, 2 * MIB as u64);
+}
+
+#[test]
+fn a_shard_without_pages_takes_the_last_page_of_another_shard() {
+    // Both pages sit in shard 1, one per class; a set into shard 0 must still be stored.
+    let s = Store::with_seed(StoreConfig { shards: 2, ..small(2) }, 5).unwrap();
+    let mut in1 = keys_in_shard(&s, "one", 1);
+    set(&s, in1.next().unwrap().as_bytes(), &[1u8; 100], 0, NOW);
+    set(&s, in1.next().unwrap().as_bytes(), &[2u8; 1000], 0, NOW);
+    let key0 = keys_in_shard(&s, "zero", 0).next().unwrap();
+    let r = s.set(key0.as_bytes(), &[3u8; 2500], 0, 0, NOW, SetMode::Set);
+    assert_eq!(r.map(|r| r.outcome), Ok(StoreOutcome::Stored));
+    assert_eq!(get(&s, key0.as_bytes(), NOW), Some(vec![3u8; 2500]));
+    s.check_integrity().unwrap();
+}
+
 #[test]
 fn reclaimer_frees_expired_items_with_bounded_work() {
     let s = store();

@@ -178,6 +178,8 @@ pub(crate) struct Shard {
     cas_enabled: bool,
     evict: bool,
     hasher: KeyHasher,
+    /// This shard's position in the store.
+    idx: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -231,6 +233,7 @@ impl Shard {
             cas_enabled: geo.cas_enabled,
             evict: geo.evict,
             hasher,
+            idx: shard_idx,
         }
     }
 
@@ -463,7 +466,7 @@ impl Shard {
                 return Ok(r);
             }
         }
-        if let Some(page) = ctx.store.and_then(|store| store.steal_foreign_page(ctx)) {
+        if let Some(page) = ctx.store.and_then(|store| store.steal_foreign_page(self.idx, ctx)) {
             self.mem.install_page(class, page);
             self.c.slabs_moved += 1;
             if let Some(r) = self.mem.pop_free(class) {

@@ -8,33 +8,53 @@
 //!                           otherwise ─> evict it (only when eviction is allowed)
 //!     uninstall the page ─> memory goes to another class or back to the pool
 //! ```
+//!
+//! A set that finds no free chunk, no pool page and nothing to evict in its own class takes a
+//! page from the class with the most pages, in its own shard first, then in another shard;
+//! a class gives up even its last page, so a set of an item that fits `-I` fails for lack of
+//! memory only when no page anywhere can be emptied (`-M`, or every other shard busy).
 
 use super::{Ctx, Shard};
 use crate::item::{bits, OFF_BITS};
 use crate::slab::ChunkRef;
 
 impl Shard {
-    /// Moves a page from the class with the most pages (at least two, so two starved classes
-    /// cannot take one page back and forth) into `class`, evicting only if the store may
-    /// evict. Returns whether a page arrived.
+    /// Moves a page from another class of this shard into `class` (see
+    /// [`Shard::give_up_page`]). Returns whether a page arrived.
     pub(super) fn steal_page_for(
         &mut self,
         class: usize,
         ctx: &Ctx<'_>,
         protect: Option<ChunkRef>,
     ) -> bool {
-        let donor = (0..self.mem.classes.len())
-            .filter(|&d| d != class && self.mem.classes[d].pages.len() >= 2)
-            .max_by_key(|&d| self.mem.classes[d].pages.len());
-        let Some(d) = donor else { return false };
-        match self.release_page(d, self.evict, ctx, protect) {
-            Some((page, _, _)) => {
-                self.mem.install_page(class, page);
-                self.c.slabs_moved += 1;
-                self.mem.classes[class].counters.moves_in += 1;
-                true
+        let Some(page) = self.give_up_page(Some(class), ctx, protect) else { return false };
+        self.mem.install_page(class, page);
+        self.c.slabs_moved += 1;
+        self.mem.classes[class].counters.moves_in += 1;
+        true
+    }
+
+    /// Empties a page of the class with the most pages (never of `keep`, never the page of
+    /// `protect`) and takes it out of the shard, evicting only if the store may evict. A
+    /// class's last page is given up too: a class with no page would otherwise refuse every
+    /// set ("out of memory") while other classes sit on all the memory.
+    pub(crate) fn give_up_page(
+        &mut self,
+        keep: Option<usize>,
+        ctx: &Ctx<'_>,
+        protect: Option<ChunkRef>,
+    ) -> Option<Box<[u8]>> {
+        // Classes tried already (MAX_CLASSES < 64), so each is asked at most once.
+        let mut tried = 0u64;
+        loop {
+            let donor = (0..self.mem.classes.len())
+                .filter(|&d| Some(d) != keep && tried & (1 << d) == 0)
+                .filter(|&d| !self.mem.classes[d].pages.is_empty())
+                .max_by_key(|&d| self.mem.classes[d].pages.len())?;
+            tried |= 1 << donor;
+            if let Some((page, _, _)) = self.release_page(donor, self.evict, ctx, protect) {
+                return Some(page);
             }
-            None => false,
         }
     }
 
