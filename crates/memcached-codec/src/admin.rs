@@ -25,7 +25,9 @@ use bytes::BufMut;
 
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
-use crate::token::{parse_f64, parse_i32, parse_u32, put_i64, put_u64, Line, Tokens};
+use crate::token::{
+    parse_f64, parse_i32, parse_u32, put_i64, put_noreply_end, put_u64, Line, Tokens,
+};
 
 /// `shutdown` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,17 +136,7 @@ pub fn encode_flush_all<B: BufMut>(out: &mut B, delay: Option<i32>, noreply: boo
         out.put_u8(b' ');
         put_i64(out, i64::from(d));
     }
-    if noreply {
-        out.put_slice(b" noreply");
-    }
-    out.put_slice(b"\r\n");
-}
-
-fn noreply_suffix<B: BufMut>(out: &mut B, noreply: bool) {
-    if noreply {
-        out.put_slice(b" noreply");
-    }
-    out.put_slice(b"\r\n");
+    put_noreply_end(out, noreply);
 }
 
 pub(crate) fn encode_admin<B: BufMut>(request: &Request<'_>, out: &mut B) {
@@ -155,7 +147,7 @@ pub(crate) fn encode_admin<B: BufMut>(request: &Request<'_>, out: &mut B) {
         Request::Verbosity { level, noreply } => {
             out.put_slice(b"verbosity ");
             put_u64(out, u64::from(level));
-            noreply_suffix(out, noreply);
+            put_noreply_end(out, noreply);
         }
         Request::Shutdown { mode } => out.put_slice(match mode {
             ShutdownMode::Immediate => b"shutdown\r\n".as_slice(),
@@ -165,7 +157,7 @@ pub(crate) fn encode_admin<B: BufMut>(request: &Request<'_>, out: &mut B) {
         Request::CacheMemlimit { megabytes, noreply } => {
             out.put_slice(b"cache_memlimit ");
             put_u64(out, u64::from(megabytes));
-            noreply_suffix(out, noreply);
+            put_noreply_end(out, noreply);
         }
         Request::SlabsReassign { source, destination } => {
             out.put_slice(b"slabs reassign ");
@@ -183,7 +175,7 @@ pub(crate) fn encode_admin<B: BufMut>(request: &Request<'_>, out: &mut B) {
                     put_f64(out, r);
                 }
             }
-            noreply_suffix(out, noreply);
+            put_noreply_end(out, noreply);
         }
         Request::Lru { command, noreply } => {
             out.put_slice(b"lru ");
@@ -205,7 +197,7 @@ pub(crate) fn encode_admin<B: BufMut>(request: &Request<'_>, out: &mut B) {
                     put_i64(out, i64::from(t));
                 }
             }
-            noreply_suffix(out, noreply);
+            put_noreply_end(out, noreply);
         }
         Request::LruCrawler(command) => {
             out.put_slice(b"lru_crawler ");

@@ -11,7 +11,7 @@ use bytes::BufMut;
 
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
-use crate::token::{parse_u64, put_u64, Line, Tokens};
+use crate::token::{key_and_number, parse_u64, put_noreply_end, put_u64, Line, Tokens};
 use crate::Limits;
 
 /// incr or decr.
@@ -66,10 +66,7 @@ pub fn encode_arithmetic<B: BufMut>(
     out.put_slice(key);
     out.put_u8(b' ');
     put_u64(out, delta);
-    if noreply {
-        out.put_slice(b" noreply");
-    }
-    out.put_slice(b"\r\n");
+    put_noreply_end(out, noreply);
 }
 
 pub(crate) fn decode<'a>(
@@ -78,18 +75,8 @@ pub(crate) fn decode<'a>(
     line: Line<'a>,
     limits: &Limits,
 ) -> Result<Option<(Request<'a>, usize)>, DecodeError> {
-    let ntokens = tokens.ntokens();
-    if ntokens != 4 && ntokens != 5 {
-        return Err(DecodeError::discard(ErrorKind::Error, line.consumed, false));
-    }
-    let noreply = tokens.ends_with_noreply();
-    let key = tokens.get(1);
-    if key.len() > limits.max_key_len {
-        return Err(DecodeError::discard(ErrorKind::BadCommandLineFormat, line.consumed, noreply));
-    }
-    let Some(delta) = parse_u64(tokens.get(2)) else {
-        return Err(DecodeError::discard(ErrorKind::InvalidDeltaArgument, line.consumed, noreply));
-    };
+    let (key, delta, noreply) =
+        key_and_number(tokens, line, limits, parse_u64, ErrorKind::InvalidDeltaArgument)?;
     Ok(Some((
         Request::Arithmetic(ArithmeticRequest { command, key, delta, noreply }),
         line.consumed,

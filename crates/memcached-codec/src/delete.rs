@@ -11,7 +11,7 @@ use bytes::BufMut;
 
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
-use crate::token::{Line, Tokens};
+use crate::token::{checked_key, put_noreply_end, Line, Tokens};
 use crate::Limits;
 
 /// A decoded `delete`.
@@ -34,10 +34,7 @@ impl DeleteRequest<'_> {
 pub fn encode_delete<B: BufMut>(out: &mut B, key: &[u8], noreply: bool) {
     out.put_slice(b"delete ");
     out.put_slice(key);
-    if noreply {
-        out.put_slice(b" noreply");
-    }
-    out.put_slice(b"\r\n");
+    put_noreply_end(out, noreply);
 }
 
 pub(crate) fn decode<'a>(
@@ -59,10 +56,7 @@ pub(crate) fn decode<'a>(
             return Err(DecodeError::discard(ErrorKind::DeleteUsage, line.consumed, noreply));
         }
     }
-    let key = tokens.get(1);
-    if key.len() > limits.max_key_len {
-        return Err(DecodeError::discard(ErrorKind::BadCommandLineFormat, line.consumed, noreply));
-    }
+    let key = checked_key(tokens.get(1), line, limits, noreply)?;
     Ok(Some((Request::Delete(DeleteRequest { key, noreply }), line.consumed)))
 }
 

@@ -29,7 +29,9 @@ use bytes::BufMut;
 
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
-use crate::token::{parse_i32, parse_u32, parse_u64, put_i64, put_u64, Line, Tokens};
+use crate::token::{
+    checked_key, parse_i32, parse_u32, parse_u64, put_i64, put_noreply_end, put_u64, Line, Tokens,
+};
 use crate::Limits;
 
 /// Which storage command.
@@ -125,10 +127,7 @@ pub fn encode_storage<B: BufMut>(
         out.put_u8(b' ');
         put_u64(out, cas_unique);
     }
-    if noreply {
-        out.put_slice(b" noreply");
-    }
-    out.put_slice(b"\r\n");
+    put_noreply_end(out, noreply);
     out.put_slice(data);
     out.put_slice(b"\r\n");
 }
@@ -150,10 +149,7 @@ pub(crate) fn decode<'a>(
     }
     let noreply = tokens.ends_with_noreply();
     let bad_line = || DecodeError::discard(ErrorKind::BadCommandLineFormat, line.consumed, noreply);
-    let key = tokens.get(1);
-    if key.len() > limits.max_key_len {
-        return Err(bad_line());
-    }
+    let key = checked_key(tokens.get(1), line, limits, noreply)?;
     let (Some(flags), Some(exptime), Some(vlen)) =
         (parse_u32(tokens.get(2)), parse_i32(tokens.get(3)), parse_i32(tokens.get(4)))
     else {

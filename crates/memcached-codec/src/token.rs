@@ -16,6 +16,9 @@
 //! `strtoul` produced (so `set k 0 0 4294967297` stores a 1-byte value), and
 //! unsigned parsers reject a `-` only when the wrapped result looks negative.
 
+use crate::errors::{DecodeError, ErrorKind};
+use crate::Limits;
+
 /// memcached's tokenizer keeps at most `MAX_TOKENS - 1` real tokens per pass.
 pub(crate) const MAX_TOKENS: usize = 24;
 
@@ -85,6 +88,48 @@ impl<'a> Tokens<'a> {
     pub(crate) fn ends_with_noreply(&self) -> bool {
         self.count > 0 && self.get(self.count - 1) == b"noreply"
     }
+}
+
+/// `<command> <key> <number> [noreply]` (touch, incr, decr): the key, the number parsed by
+/// `parse` (`bad_number` when it does not parse) and whether `noreply` was given.
+pub(crate) fn key_and_number<'a, T>(
+    tokens: &Tokens<'a>,
+    line: Line<'a>,
+    limits: &Limits,
+    parse: fn(&[u8]) -> Option<T>,
+    bad_number: ErrorKind,
+) -> Result<(&'a [u8], T, bool), DecodeError> {
+    let ntokens = tokens.ntokens();
+    if ntokens != 4 && ntokens != 5 {
+        return Err(DecodeError::discard(ErrorKind::Error, line.consumed, false));
+    }
+    let noreply = tokens.ends_with_noreply();
+    let key = checked_key(tokens.get(1), line, limits, noreply)?;
+    let Some(number) = parse(tokens.get(2)) else {
+        return Err(DecodeError::discard(bad_number, line.consumed, noreply));
+    };
+    Ok((key, number, noreply))
+}
+
+/// `key`, or `CLIENT_ERROR bad command line format` when it is longer than the limit.
+pub(crate) fn checked_key<'a>(
+    key: &'a [u8],
+    line: Line<'_>,
+    limits: &Limits,
+    noreply: bool,
+) -> Result<&'a [u8], DecodeError> {
+    if key.len() > limits.max_key_len {
+        return Err(DecodeError::discard(ErrorKind::BadCommandLineFormat, line.consumed, noreply));
+    }
+    Ok(key)
+}
+
+/// Client side: ends a command line, with ` noreply` when asked.
+pub(crate) fn put_noreply_end<B: bytes::BufMut>(out: &mut B, noreply: bool) {
+    if noreply {
+        out.put_slice(b" noreply");
+    }
+    out.put_slice(b"\r\n");
 }
 
 /// A complete command line found at the start of the input.

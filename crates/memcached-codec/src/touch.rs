@@ -8,7 +8,7 @@ use bytes::BufMut;
 
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
-use crate::token::{parse_i32, put_i64, Line, Tokens};
+use crate::token::{key_and_number, parse_i32, put_i64, put_noreply_end, Line, Tokens};
 use crate::Limits;
 
 /// A decoded `touch`.
@@ -35,10 +35,7 @@ pub fn encode_touch<B: BufMut>(out: &mut B, key: &[u8], exptime: i32, noreply: b
     out.put_slice(key);
     out.put_u8(b' ');
     put_i64(out, i64::from(exptime));
-    if noreply {
-        out.put_slice(b" noreply");
-    }
-    out.put_slice(b"\r\n");
+    put_noreply_end(out, noreply);
 }
 
 pub(crate) fn decode<'a>(
@@ -46,18 +43,8 @@ pub(crate) fn decode<'a>(
     line: Line<'a>,
     limits: &Limits,
 ) -> Result<Option<(Request<'a>, usize)>, DecodeError> {
-    let ntokens = tokens.ntokens();
-    if ntokens != 4 && ntokens != 5 {
-        return Err(DecodeError::discard(ErrorKind::Error, line.consumed, false));
-    }
-    let noreply = tokens.ends_with_noreply();
-    let key = tokens.get(1);
-    if key.len() > limits.max_key_len {
-        return Err(DecodeError::discard(ErrorKind::BadCommandLineFormat, line.consumed, noreply));
-    }
-    let Some(exptime) = parse_i32(tokens.get(2)) else {
-        return Err(DecodeError::discard(ErrorKind::InvalidExptime, line.consumed, noreply));
-    };
+    let (key, exptime, noreply) =
+        key_and_number(tokens, line, limits, parse_i32, ErrorKind::InvalidExptime)?;
     Ok(Some((Request::Touch(TouchRequest { key, exptime, noreply }), line.consumed)))
 }
 
