@@ -1,11 +1,15 @@
 //! The binary's command line, black-box: `-h`, `-V`, memcached's startup failures with their
 //! messages and exit codes, the config file, and `-d -P -u` (daemon, pidfile, user switch).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use common::{free_port, ServerProcess, MEMCACHED_BIN};
 
 const BIN: &str = env!("CARGO_BIN_EXE_memcached-server");
 
@@ -137,7 +141,7 @@ fn process_uid(pid: libc::pid_t) -> Option<u32> {
 
 #[test]
 fn daemon_writes_its_pidfile_serves_ignores_sighup_and_removes_the_pidfile_on_sigterm() {
-    let port = 24_417;
+    let port = free_port();
     let pidfile = std::env::temp_dir().join(format!("mc-cli-daemon-{}.pid", std::process::id()));
     let _ = std::fs::remove_file(&pidfile);
     // SAFETY: getuid cannot fail.
@@ -217,7 +221,7 @@ fn service(action: &str, piddir: &Path, port: u16) -> Output {
 
 #[test]
 fn service_script_starts_restarts_and_stops_by_pidfile() {
-    let port = 24_418;
+    let port = free_port();
     let piddir = std::env::temp_dir().join(format!("mc-cli-init-{}", std::process::id()));
     let pidfile = piddir.join("memcached-server.pid");
     let o = service("start", &piddir, port);
@@ -246,28 +250,13 @@ fn service_script_starts_restarts_and_stops_by_pidfile() {
     let _ = std::fs::remove_dir(&piddir);
 }
 
-/// A foreground server, killed (by its pid) when dropped.
-struct Foreground(std::process::Child);
-
-impl Drop for Foreground {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_php_page_from_operations_md_sets_key_and_reads_it_back() {
-    let port = 24_419;
     // SAFETY: getuid cannot fail.
     let is_root = unsafe { libc::getuid() } == 0;
-    let mut cmd = Command::new(BIN);
-    cmd.args(["-p", &port.to_string(), "-l", "127.0.0.1"]);
-    if is_root {
-        cmd.args(["-u", "nobody"]);
-    }
-    let _server = Foreground(cmd.spawn().expect("start memcached-server"));
-    wait_for("the server's port", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let user: &[&str] = if is_root { &["-u", "nobody"] } else { &[] };
+    let server = ServerProcess::ours().args(user).start();
+    let port = server.port;
 
     let page = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contrib/php/index.php");
     let o = Command::new("php").arg(page).env("MEMCACHED_PORT", port.to_string()).output().expect(
@@ -304,8 +293,8 @@ fn run_expecting_refusal(bin: &str, args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn refusals_match_the_real_memcached() {
-    const MEMCACHED: &str = "/usr/bin/memcached";
-    assert!(Path::new(MEMCACHED).exists(), "{MEMCACHED} is needed (apt-get install memcached)");
+    let memcached = common::memcached_binary();
+    let memcached = memcached.to_str().expect("utf-8 path");
     let cases: &[&[&str]] = &[
         &["-c", "0"],
         &["-t", "0"],
@@ -345,41 +334,31 @@ fn refusals_match_the_real_memcached() {
         &["--p", "0"],
     ];
     for args in cases {
-        let mut full = vec!["-u", "nobody", "-l", "127.0.0.1", "-p", "24431"];
+        let port = free_port().to_string();
+        let mut full = vec!["-u", "nobody", "-l", "127.0.0.1", "-p", &port];
         full.extend_from_slice(args);
-        let (theirs_code, theirs) = run_expecting_refusal(MEMCACHED, &full);
+        let (theirs_code, theirs) = run_expecting_refusal(memcached, &full);
         let (ours_code, ours) = run_expecting_refusal(BIN, &full);
         assert_eq!(ours_code, theirs_code, "{args:?}: exit code; ours {ours:?}, theirs {theirs:?}");
         // getopt's messages start with argv[0]; compare what follows it.
         let first = theirs.lines().next().unwrap_or("");
-        let first = first.strip_prefix("/usr/bin/memcached: ").unwrap_or(first);
+        let first = first.strip_prefix(&format!("{MEMCACHED_BIN}: ")).unwrap_or(first);
         assert!(ours.contains(first), "{args:?}: ours {ours:?} lacks memcached's {first:?}");
     }
 }
 
-fn stats_settings(port: u16) -> Vec<String> {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(b"stats settings\r\n").unwrap();
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while !text.ends_with("END\r\n") {
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed before END");
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    text.lines().map(str::to_string).collect()
+/// The lines of `stats settings`, `END` included.
+fn stats_settings(server: &ServerProcess) -> Vec<String> {
+    let mut conn = server.connect();
+    conn.send("stats settings\r\n");
+    String::from_utf8_lossy(&conn.read_until(b"END\r\n")).lines().map(str::to_string).collect()
 }
 
 #[test]
 fn stats_settings_match_the_real_memcached_for_the_same_flags() {
-    const MEMCACHED: &str = "/usr/bin/memcached";
-    assert!(Path::new(MEMCACHED).exists(), "{MEMCACHED} is needed (apt-get install memcached)");
+    // Both also get `-l 127.0.0.1 -p <free port>`, and `-u nobody` (the harness gives it to
+    // memcached).
     let flags = [
-        "-u",
-        "nobody",
-        "-l",
-        "127.0.0.1",
         "-m",
         "100",
         "-c",
@@ -399,21 +378,8 @@ fn stats_settings_match_the_real_memcached_for_the_same_flags() {
         "-o",
         "idle_timeout=7,hash_algorithm=xxh3,no_lru_crawler,hot_lru_pct=30",
     ];
-    let (theirs_port, ours_port) = (24_446u16, 24_447u16);
-    let start = |bin: &str, port: u16| {
-        let child = Command::new(bin)
-            .args(flags)
-            .args(["-p", &port.to_string()])
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-        let guard = Foreground(child);
-        wait_for("the port", || TcpStream::connect(("127.0.0.1", port)).is_ok());
-        guard
-    };
-    let _theirs = start(MEMCACHED, theirs_port);
-    let _ours = start(BIN, ours_port);
-    let theirs = stats_settings(theirs_port);
-    let ours = stats_settings(ours_port);
+    let theirs = stats_settings(&ServerProcess::memcached().args(flags).start());
+    let ours = stats_settings(&ServerProcess::ours().args(["-u", "nobody"]).args(flags).start());
     assert_eq!(ours.len(), theirs.len(), "ours {ours:#?}\ntheirs {theirs:#?}");
     for (o, t) in ours.iter().zip(&theirs) {
         if t.starts_with("STAT tcpport ") {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, ServerProcess};
+use common::{set_request, Client, ServerProcess};
 
 fn server() -> (ServerProcess, Client) {
     let server = ServerProcess::ours().start();
@@ -168,9 +168,7 @@ fn pipelined_requests_come_back_in_order() {
 fn values_split_across_reads() {
     let (_server, mut c) = server();
     let value = vec![b'v'; 300_000];
-    let mut request = b"set big 3 0 300000\r\n".to_vec();
-    request.extend_from_slice(&value);
-    request.extend_from_slice(b"\r\n");
+    let request = set_request("big", 3, &value);
     // Byte-by-byte for the command line, then in uneven chunks.
     for (i, chunk) in request.chunks(7).enumerate() {
         c.send(chunk);

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Client, ServerProcess};
+use common::{get_reply, set_request, Client, ServerProcess};
 
 fn assert_serving(server: &ServerProcess) {
     let mut c = server.connect();
@@ -112,11 +112,7 @@ fn max_connections_rejects_with_memcached_error() {
     let server = ServerProcess::ours().args(["-c", "4"]).start();
     // The start-up probe connection may still be closing: wait until none is counted.
     let mut admin = server.connect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while admin.stat("", "curr_connections").as_deref() != Some("1") {
-        assert!(Instant::now() < deadline, "probe connection never went away");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    admin.wait_for_stat("", "curr_connections", "1");
     let mut held: Vec<Client> = (0..3).map(|_| server.connect()).collect();
     for c in &mut held {
         c.roundtrip("version\r\n", "VERSION 1.6.18\r\n");
@@ -144,10 +140,7 @@ fn client_that_never_reads_cannot_grow_server_memory() {
     let server = ServerProcess::ours().args(["-m", "64"]).start();
     let mut c = server.connect();
     let value = vec![b'v'; 500_000];
-    let mut set = b"set big 0 0 500000\r\n".to_vec();
-    set.extend_from_slice(&value);
-    set.extend_from_slice(b"\r\n");
-    c.roundtrip(&set, "STORED\r\n");
+    c.roundtrip(set_request("big", 0, &value), "STORED\r\n");
     let baseline = server.rss_kib().expect("rss");
 
     // 4000 x 500 KB = 2 GB of replies requested, never read.
@@ -172,12 +165,7 @@ fn client_that_never_reads_cannot_grow_server_memory() {
     // Others are still served promptly, and memory did not follow the 2 GB backlog.
     assert_serving(&server);
     let mut other = server.connect();
-    other.roundtrip("get big\r\n", {
-        let mut expected = b"VALUE big 0 500000\r\n".to_vec();
-        expected.extend_from_slice(&value);
-        expected.extend_from_slice(b"\r\nEND\r\n");
-        expected
-    });
+    other.roundtrip("get big\r\n", get_reply("big", 0, &value));
     let grown = server.rss_kib().expect("rss").saturating_sub(baseline);
     assert!(grown < 64 * 1024, "server grew by {grown} KiB for a client that never reads");
     drop(greedy);
@@ -199,10 +187,7 @@ fn one_enormous_multiget_is_refused_not_buffered() {
     let server = ServerProcess::ours().start();
     let mut c = server.connect();
     let value = vec![b'v'; 1_000_000];
-    let mut set = b"set big 0 0 1000000\r\n".to_vec();
-    set.extend_from_slice(&value);
-    set.extend_from_slice(b"\r\n");
-    c.roundtrip(&set, "STORED\r\n");
+    c.roundtrip(set_request("big", 0, &value), "STORED\r\n");
     // 200 x 1 MB in one request.
     let request = format!("get{}\r\n", " big".repeat(200));
     c.roundtrip(request, "SERVER_ERROR out of memory writing get response\r\n");
@@ -214,10 +199,7 @@ fn replies_are_flushed_before_closing_on_client_eof() {
     let server = ServerProcess::ours().start();
     let mut c = server.connect();
     let value = vec![b'w'; 400_000];
-    let mut set = b"set v 0 0 400000\r\n".to_vec();
-    set.extend_from_slice(&value);
-    set.extend_from_slice(b"\r\n");
-    c.roundtrip(&set, "STORED\r\n");
+    c.roundtrip(set_request("v", 0, &value), "STORED\r\n");
     c.send("get v\r\n".repeat(100));
     c.shutdown_write();
     for _ in 0..100 {
@@ -245,22 +227,14 @@ fn half_closed_clients_are_answered_and_closed() {
     }
     // No connection is left behind in CLOSE_WAIT.
     let mut admin = server.connect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while admin.stat("", "curr_connections").as_deref() != Some("1") {
-        assert!(Instant::now() < deadline, "connections leaked");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    admin.wait_for_stat("", "curr_connections", "1");
 }
 
 #[test]
 fn without_maxconns_fast_extra_connections_wait_in_the_backlog() {
     let server = ServerProcess::ours().args(["-c", "3", "-o", "no_maxconns_fast"]).start();
     let mut admin = server.connect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while admin.stat("", "curr_connections").as_deref() != Some("1") {
-        assert!(Instant::now() < deadline, "probe connection never went away");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    admin.wait_for_stat("", "curr_connections", "1");
     let mut second = server.connect();
     second.roundtrip("version\r\n", "VERSION 1.6.18\r\n");
     let mut third = server.connect();

@@ -4,7 +4,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::ServerProcess;
+use common::{get_reply, set_request, ServerProcess};
 
 #[test]
 fn unix_socket_serves_and_has_the_requested_mode() {
@@ -49,10 +49,7 @@ fn udp_large_response_spans_numbered_datagrams() {
     let server = ServerProcess::ours().udp().start();
     let mut c = server.connect();
     let value = vec![b'q'; 5000];
-    let mut set = b"set big 0 0 5000\r\n".to_vec();
-    set.extend_from_slice(&value);
-    set.extend_from_slice(b"\r\n");
-    c.roundtrip(&set, "STORED\r\n");
+    c.roundtrip(set_request("big", 0, &value), "STORED\r\n");
 
     let socket = server.udp_client();
     socket.send(&udp_request(99, b"get big\r\n")).expect("send");
@@ -68,10 +65,7 @@ fn udp_large_response_spans_numbered_datagrams() {
     }
     parts.sort_by_key(|(seq, _)| *seq);
     let body: Vec<u8> = parts.into_iter().flat_map(|(_, p)| p).collect();
-    let mut expected = b"VALUE big 0 5000\r\n".to_vec();
-    expected.extend_from_slice(&value);
-    expected.extend_from_slice(b"\r\nEND\r\n");
-    assert_eq!(body, expected);
+    assert_eq!(body, get_reply("big", 0, &value));
 }
 
 #[test]

@@ -96,10 +96,13 @@ pub struct ServerBuilder {
     args: Vec<String>,
     udp: bool,
     unix: bool,
-    tcp: bool,
 }
 
 impl ServerBuilder {
+    fn new(flavor: Flavor) -> Self {
+        ServerBuilder { flavor, args: Vec::new(), udp: false, unix: false }
+    }
+
     /// Adds command-line arguments.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
@@ -119,7 +122,6 @@ impl ServerBuilder {
     /// Listen on a UNIX socket (`-s <temp path>`) instead of TCP.
     pub fn unix(mut self) -> Self {
         self.unix = true;
-        self.tcp = false;
         self
     }
 
@@ -216,18 +218,12 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Our binary with default test options (`-l 127.0.0.1 -p <free>`).
     pub fn ours() -> ServerBuilder {
-        ServerBuilder { flavor: Flavor::Ours, args: Vec::new(), udp: false, unix: false, tcp: true }
+        ServerBuilder::new(Flavor::Ours)
     }
 
     /// The reference memcached with default test options.
     pub fn memcached() -> ServerBuilder {
-        ServerBuilder {
-            flavor: Flavor::Memcached,
-            args: Vec::new(),
-            udp: false,
-            unix: false,
-            tcp: true,
-        }
+        ServerBuilder::new(Flavor::Memcached)
     }
 
     /// `127.0.0.1:<port>`.
@@ -554,6 +550,22 @@ impl Client {
     pub fn take_buffered(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buffered)
     }
+}
+
+/// `set <key> <flags> 0 <bytes>\r\n<value>\r\n`.
+pub fn set_request(key: &str, flags: u32, value: &[u8]) -> Vec<u8> {
+    let mut request = format!("set {key} {flags} 0 {}\r\n", value.len()).into_bytes();
+    request.extend_from_slice(value);
+    request.extend_from_slice(b"\r\n");
+    request
+}
+
+/// The reply to `get <key>` when it hits: `VALUE <key> <flags> <bytes>\r\n<value>\r\nEND\r\n`.
+pub fn get_reply(key: &str, flags: u32, value: &[u8]) -> Vec<u8> {
+    let mut reply = format!("VALUE {key} {flags} {}\r\n", value.len()).into_bytes();
+    reply.extend_from_slice(value);
+    reply.extend_from_slice(b"\r\nEND\r\n");
+    reply
 }
 
 /// Replaces CAS values with `<cas>` so replies of two servers compare byte for byte:
