@@ -18,7 +18,7 @@ use memcached_store::{
     MetaSet, MetaSetMode, StoreOutcome,
 };
 
-use super::storage::store_error_kind;
+use super::storage::{logged_status, store_error_kind};
 use super::CommandExecutor;
 use crate::connection::After;
 use crate::counters::bump;
@@ -75,6 +75,21 @@ fn flag_precedes(flags: &MetaFlags<'_>, first: u8, second: u8) -> bool {
         seen_first |= token.flag == first;
     }
     seen_first
+}
+
+/// False when quiet mode (`q`) hides `status` for `command`.
+fn shown(flags: &MetaFlags<'_>, status: MetaStatus, command: MetaCommand) -> bool {
+    !(flags.quiet() && status.hidden_by_quiet(command))
+}
+
+/// Counts a meta command (`cmd_meta`) and decodes its key (base64 with `b`) into `buf`.
+fn begin_meta<'k: 'b, 'b>(
+    exec: &CommandExecutor,
+    key: &MetaKey<'k>,
+    buf: &'b mut [u8; KEY_BUFFER_LEN],
+) -> &'b [u8] {
+    bump(&exec.counters.cmd_meta, 1);
+    key.decode(buf)
 }
 
 /// Room for the base64 form of the longest key (250 bytes -> 336 characters).
@@ -217,9 +232,8 @@ fn meta_get_opaque_too_long(
 
 /// `mg <key> <flags>*`.
 pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u8>) -> After {
-    bump(&exec.counters.cmd_meta, 1);
     let mut key_buf = [0u8; KEY_BUFFER_LEN];
-    let key = r.key.decode(&mut key_buf);
+    let key = begin_meta(exec, &r.key, &mut key_buf);
     let now = exec.now();
     let started = exec.shared.clock.started();
     let flags = &r.flags;
@@ -262,7 +276,7 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
         exec.log_fetch(key, hit);
     }
     exec.shared.prefixes.record(key, PrefixOp::Get(hit.is_some()));
-    if hit.is_none() && !(flags.quiet() && MetaStatus::Miss.hidden_by_quiet(MetaCommand::Get)) {
+    if hit.is_none() && shown(flags, MetaStatus::Miss, MetaCommand::Get) {
         encode_meta_status(out, MetaStatus::Miss, r, key);
     }
     After::Continue
@@ -270,9 +284,8 @@ pub fn meta_get(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u
 
 /// `ms <key> <datalen> <flags>*` + data block.
 pub fn meta_set(exec: &mut CommandExecutor, r: &MetaSetRequest<'_>, out: &mut Vec<u8>) -> After {
-    bump(&exec.counters.cmd_meta, 1);
     let mut key_buf = [0u8; KEY_BUFFER_LEN];
-    let key = r.key.decode(&mut key_buf);
+    let key = begin_meta(exec, &r.key, &mut key_buf);
     let flags = &r.flags;
     let opts = MetaSet {
         mode: match r.mode {
@@ -299,13 +312,7 @@ pub fn meta_set(exec: &mut CommandExecutor, r: &MetaSetRequest<'_>, out: &mut Ve
     };
     let result = exec.store.meta_set_keyed(key, form, r.data, client_flags, ttl, exec.now(), &opts);
     if exec.shared.log.active() {
-        let status = match &result {
-            Ok(done) if done.outcome == StoreOutcome::Stored => "stored",
-            Ok(done) if done.outcome == StoreOutcome::Exists => "exists",
-            Ok(done) if done.outcome == StoreOutcome::NotFound => "not_found",
-            _ => "not_stored",
-        };
-        exec.log_store(key, "set", status, ttl, r.data.len());
+        exec.log_store(key, "set", logged_status(&result), ttl, r.data.len());
     }
     match result {
         Ok(done) => {
@@ -315,7 +322,7 @@ pub fn meta_set(exec: &mut CommandExecutor, r: &MetaSetRequest<'_>, out: &mut Ve
                 StoreOutcome::Exists => MetaStatus::Exists,
                 StoreOutcome::NotFound => MetaStatus::NotFound,
             };
-            if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Set)) {
+            if shown(flags, status, MetaCommand::Set) {
                 encode_meta_set_result(out, status, r, key, done.cas);
             }
         }
@@ -326,9 +333,8 @@ pub fn meta_set(exec: &mut CommandExecutor, r: &MetaSetRequest<'_>, out: &mut Ve
 
 /// `md <key> <flags>*`.
 pub fn meta_delete(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Vec<u8>) -> After {
-    bump(&exec.counters.cmd_meta, 1);
     let mut key_buf = [0u8; KEY_BUFFER_LEN];
-    let key = r.key.decode(&mut key_buf);
+    let key = begin_meta(exec, &r.key, &mut key_buf);
     let flags = &r.flags;
     let opts = MetaDelete {
         compare_cas: flags.compare_cas(),
@@ -342,7 +348,7 @@ pub fn meta_delete(exec: &mut CommandExecutor, r: &MetaRequest<'_>, out: &mut Ve
         DeleteOutcome::NotFound => MetaStatus::NotFound,
         DeleteOutcome::Exists => MetaStatus::Exists,
     };
-    if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Delete)) {
+    if shown(flags, status, MetaCommand::Delete) {
         encode_meta_status(out, status, r, key);
     }
     After::Continue
@@ -354,9 +360,8 @@ pub fn meta_arithmetic(
     r: &MetaArithmeticRequest<'_>,
     out: &mut Vec<u8>,
 ) -> After {
-    bump(&exec.counters.cmd_meta, 1);
     let mut key_buf = [0u8; KEY_BUFFER_LEN];
-    let key = r.key.decode(&mut key_buf);
+    let key = begin_meta(exec, &r.key, &mut key_buf);
     let flags = &r.flags;
     let now = exec.now();
     // An over-long O: memcached runs the arithmetic, applies the T/N left of the O while
@@ -425,7 +430,7 @@ pub fn meta_arithmetic(
             return After::Continue;
         }
     };
-    if !(flags.quiet() && status.hidden_by_quiet(MetaCommand::Arithmetic)) {
+    if shown(flags, status, MetaCommand::Arithmetic) {
         encode_meta_status(out, status, &as_request, key);
     }
     After::Continue
@@ -446,9 +451,8 @@ pub fn meta_debug(
     r: &MetaDebugRequest<'_>,
     out: &mut Vec<u8>,
 ) -> After {
-    bump(&exec.counters.cmd_meta, 1);
     let mut key_buf = [0u8; KEY_BUFFER_LEN];
-    let key = r.key.decode(&mut key_buf);
+    let key = begin_meta(exec, &r.key, &mut key_buf);
     let now = exec.now();
     let started = exec.shared.clock.started();
     // memcached prints the key base64-encoded when the item was stored with a binary key,

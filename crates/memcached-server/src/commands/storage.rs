@@ -7,7 +7,7 @@
 //! reply line, errors included, as memcached's `out_string` does.
 
 use memcached_codec::{ErrorKind, StatusLine, StorageCommand, StorageRequest};
-use memcached_store::{SetMode, StoreError, StoreOutcome};
+use memcached_store::{SetMode, SetResult, StoreError, StoreOutcome};
 
 use super::CommandExecutor;
 use crate::connection::After;
@@ -28,17 +28,8 @@ pub fn storage(exec: &mut CommandExecutor, r: &StorageRequest<'_>, out: &mut Vec
     exec.shared.prefixes.record(r.key, PrefixOp::Set);
     let result = exec.store.set(r.key, r.data, r.flags, i64::from(r.exptime), now, mode);
     if exec.shared.log.active() {
-        let status = match &result {
-            Ok(done) => match done.outcome {
-                StoreOutcome::Stored => "stored",
-                StoreOutcome::NotStored => "not_stored",
-                StoreOutcome::Exists => "exists",
-                StoreOutcome::NotFound => "not_found",
-            },
-            Err(_) => "not_stored",
-        };
         let ttl = i64::from(r.exptime);
-        exec.log_store(r.key, r.command.name(), status, ttl, r.data.len());
+        exec.log_store(r.key, r.command.name(), logged_status(&result), ttl, r.data.len());
     }
     if r.noreply {
         if let Err(e) = result {
@@ -59,6 +50,19 @@ pub fn storage(exec: &mut CommandExecutor, r: &StorageRequest<'_>, out: &mut Vec
         }
     }
     After::Continue
+}
+
+/// The `status=` of a store's `mutations` watch line (a refused store is `not_stored`).
+pub fn logged_status(result: &Result<SetResult, StoreError>) -> &'static str {
+    match result {
+        Ok(done) => match done.outcome {
+            StoreOutcome::Stored => "stored",
+            StoreOutcome::NotStored => "not_stored",
+            StoreOutcome::Exists => "exists",
+            StoreOutcome::NotFound => "not_found",
+        },
+        Err(_) => "not_stored",
+    }
 }
 
 fn count_error(exec: &CommandExecutor, e: StoreError) {
