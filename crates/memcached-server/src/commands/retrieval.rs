@@ -49,6 +49,7 @@ pub fn retrieval(
         if out.len() - start > MAX_GET_RESPONSE {
             // memcached's answer when it cannot allocate more of a get response.
             out.truncate(start);
+            session.udp_marks.truncate(marks_before);
             ErrorKind::OutOfMemoryWritingGet.encode(out);
             return After::Continue;
         }
