@@ -389,10 +389,7 @@ impl CommandExecutor {
 /// `-vv`: memcached prints every command line it reads as `<fd command`.
 fn log_request(session: &Session, input: &[u8]) {
     if let Some(end) = input.iter().position(|&b| b == b'\n') {
-        let line = &input[..end];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let shown = &line[..line.len().min(256)];
-        eprintln!("<{} {}", session.fd, String::from_utf8_lossy(shown));
+        eprintln!("<{} {}", session.fd, shown_line(&input[..end]));
     }
 }
 
@@ -402,9 +399,13 @@ fn log_reply(session: &Session, reply: &[u8]) {
         return;
     }
     let end = reply.iter().position(|&b| b == b'\n').unwrap_or(reply.len());
-    let line = &reply[..end];
+    eprintln!(">{} {}", session.fd, shown_line(&reply[..end]));
+}
+
+/// A `-vv` line as printed: without its `\r`, at most 256 bytes.
+fn shown_line(line: &[u8]) -> std::borrow::Cow<'_, str> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    eprintln!(">{} {}", session.fd, String::from_utf8_lossy(&line[..line.len().min(256)]));
+    String::from_utf8_lossy(&line[..line.len().min(256)])
 }
 
 /// The store for `settings` (`-m -I -f -n -M -C`).

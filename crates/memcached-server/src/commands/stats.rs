@@ -280,25 +280,36 @@ fn settings(exec: &CommandExecutor, out: &mut Vec<u8>) {
                 b"slab_automove",
                 u64::from(shared.slab_automove.load(Ordering::Relaxed)),
             ),
-            "lru_crawler" => encode_stat(
-                out,
-                b"lru_crawler",
-                if shared.lru_crawler.load(Ordering::Relaxed) { b"yes" } else { b"no" },
-            ),
-            "detail_enabled" => encode_stat(
-                out,
-                b"detail_enabled",
-                if shared.prefixes.enabled() { b"yes" } else { b"no" },
-            ),
-            "track_sizes" => encode_stat(
-                out,
-                b"track_sizes",
-                if shared.track_sizes.load(Ordering::Relaxed) { b"yes" } else { b"no" },
-            ),
+            "lru_crawler" => {
+                encode_stat(
+                    out,
+                    b"lru_crawler",
+                    yes_no(shared.lru_crawler.load(Ordering::Relaxed)),
+                );
+            }
+            "detail_enabled" => {
+                encode_stat(out, b"detail_enabled", yes_no(shared.prefixes.enabled()));
+            }
+            "track_sizes" => {
+                encode_stat(
+                    out,
+                    b"track_sizes",
+                    yes_no(shared.track_sizes.load(Ordering::Relaxed)),
+                );
+            }
             _ => encode_stat(out, name.as_bytes(), value.as_bytes()),
         }
     }
     encode_end(out);
+}
+
+/// A boolean setting as `stats settings` prints it.
+fn yes_no(on: bool) -> &'static [u8] {
+    if on {
+        b"yes"
+    } else {
+        b"no"
+    }
 }
 
 fn conns(exec: &CommandExecutor, session: &Session, out: &mut Vec<u8>) {
