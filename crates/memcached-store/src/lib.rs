@@ -72,6 +72,25 @@
 
 #![warn(missing_docs)]
 
+/// Declares a struct of `u64` counters kept per shard and summed for the stats (`add`), so the
+/// field list is written once.
+macro_rules! summed_counters {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, Clone, Copy)]
+        pub(crate) struct $name {
+            $($(#[$fmeta])* pub $field: u64,)*
+        }
+
+        impl $name {
+            /// Adds every counter of `other` to this one.
+            pub fn add(&mut self, other: &Self) {
+                $(self.$field += other.$field;)*
+            }
+        }
+    };
+}
+
 mod config;
 mod feed;
 mod index;

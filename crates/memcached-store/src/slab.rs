@@ -118,26 +118,26 @@ pub(crate) struct PageSlot {
     pub live: u32,
 }
 
-/// Per-class counters (summed across shards for `stats items` / `stats slabs`).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct ClassCounters {
-    pub get_hits: u64,
-    pub cmd_set: u64,
-    pub delete_hits: u64,
-    pub incr_hits: u64,
-    pub decr_hits: u64,
-    pub cas_hits: u64,
-    pub cas_badval: u64,
-    pub touch_hits: u64,
-    pub evicted: u64,
-    pub evicted_nonzero: u64,
-    pub evicted_time: u32,
-    pub evicted_unfetched: u64,
-    pub outofmemory: u64,
-    pub reclaimed: u64,
-    pub expired_unfetched: u64,
-    pub crawler_reclaimed: u64,
-    pub moves_in: u64,
+summed_counters! {
+    /// Per-class counters (summed across shards for `stats items` / `stats slabs`).
+    ClassCounters {
+        get_hits,
+        cmd_set,
+        delete_hits,
+        incr_hits,
+        decr_hits,
+        cas_hits,
+        cas_badval,
+        touch_hits,
+        evicted,
+        evicted_nonzero,
+        evicted_unfetched,
+        outofmemory,
+        reclaimed,
+        expired_unfetched,
+        crawler_reclaimed,
+        moves_in,
+    }
 }
 
 /// A slab class inside one shard.
@@ -156,6 +156,8 @@ pub(crate) struct SlabClass {
     pub items: u64,
     pub requested: u64,
     pub counters: ClassCounters,
+    /// Seconds since the last access of the last evicted item (`evicted_time`).
+    pub evicted_time: u32,
     /// `evicted` at the last automove tick.
     pub evicted_at_tick: u64,
 }
@@ -173,6 +175,7 @@ impl SlabClass {
             items: 0,
             requested: 0,
             counters: ClassCounters::default(),
+            evicted_time: 0,
             evicted_at_tick: 0,
         }
     }

@@ -18,8 +18,22 @@ use crate::index::KeyHasher;
 use crate::item::{ItemRef, KEY_MAX_LEN};
 use crate::ops::*;
 use crate::shard::{ArithArgs, Counters, Ctx, Mode, ReadOpts, Shard, StoreArgs};
-use crate::slab::PagePool;
+use crate::slab::{ClassCounters, PagePool};
 use crate::stats::*;
+
+/// One slab class summed over the shards (see `Store::class_totals`).
+#[derive(Debug, Default, Clone, Copy)]
+struct ClassTotals {
+    pages: u64,
+    chunks: u64,
+    items: u64,
+    free_chunks: u64,
+    requested: u64,
+    /// The oldest tail age of the class in any shard.
+    age: u32,
+    evicted_time: u32,
+    counters: ClassCounters,
+}
 
 /// A cache line of padding around each shard lock so two shards never share a line.
 #[repr(align(128))]
@@ -686,44 +700,7 @@ impl Store {
         let (mut hash_bytes, mut power, mut expanding) = (0, 0, false);
         for i in 0..self.shards.len() {
             let s = self.lock(i);
-            let x = &s.c;
-            macro_rules! add {
-                ($($f:ident),*) => { $( c.$f += x.$f; )* };
-            }
-            add!(
-                curr_items,
-                total_items,
-                bytes,
-                get_hits,
-                get_misses,
-                get_expired,
-                get_flushed,
-                cmd_get,
-                cmd_set,
-                cmd_touch,
-                delete_hits,
-                delete_misses,
-                incr_hits,
-                incr_misses,
-                decr_hits,
-                decr_misses,
-                cas_hits,
-                cas_misses,
-                cas_badval,
-                touch_hits,
-                touch_misses,
-                store_too_large,
-                store_no_memory,
-                evictions,
-                reclaimed,
-                expired_unfetched,
-                evicted_unfetched,
-                crawler_reclaimed,
-                crawler_items_checked,
-                slabs_moved,
-                slab_reassign_rescues,
-                slab_reassign_evictions
-            );
+            c.add(&s.c);
             hash_bytes += s.index.bytes();
             power = power.max(s.index.power() as usize);
             expanding |= s.index.is_expanding();
@@ -787,46 +764,63 @@ impl Store {
             s.c = Counters { curr_items: keep.0, bytes: keep.1, ..Counters::default() };
             for cl in &mut s.mem.classes {
                 cl.counters = Default::default();
+                cl.evicted_time = 0;
                 cl.evicted_at_tick = 0;
             }
         }
     }
 
-    /// `stats slabs`.
-    pub fn slab_stats(&self) -> SlabStats {
-        let mut classes: Vec<SlabClassStats> = self
-            .geo
-            .classes
-            .iter()
-            .enumerate()
-            .map(|(i, g)| SlabClassStats {
-                id: i as u32 + 1,
-                chunk_size: u64::from(g.chunk_size),
-                chunks_per_page: u64::from(g.chunks_per_page),
-                ..Default::default()
-            })
-            .collect();
+    /// Every class's numbers summed over the shards (one shard locked at a time), for
+    /// `stats slabs` and `stats items` (the tail ages only with `age_at`, for `stats items`).
+    fn class_totals(&self, age_at: Option<u32>) -> Vec<ClassTotals> {
+        let mut totals = vec![ClassTotals::default(); self.geo.classes.len()];
         for i in 0..self.shards.len() {
             let s = self.lock(i);
             for (k, cl) in s.mem.classes.iter().enumerate() {
-                let o = &mut classes[k];
-                o.total_pages += cl.pages.len() as u64;
-                o.total_chunks += cl.total_chunks();
-                o.used_chunks += cl.items;
-                o.free_chunks += u64::from(cl.free_count);
-                o.mem_requested += cl.requested;
-                let x = &cl.counters;
-                o.get_hits += x.get_hits;
-                o.cmd_set += x.cmd_set;
-                o.delete_hits += x.delete_hits;
-                o.incr_hits += x.incr_hits;
-                o.decr_hits += x.decr_hits;
-                o.cas_hits += x.cas_hits;
-                o.cas_badval += x.cas_badval;
-                o.touch_hits += x.touch_hits;
+                let t = &mut totals[k];
+                t.pages += cl.pages.len() as u64;
+                t.chunks += cl.total_chunks();
+                t.items += cl.items;
+                t.free_chunks += u64::from(cl.free_count);
+                t.requested += cl.requested;
+                if let Some(now) = age_at {
+                    t.age = t.age.max(s.tail_age(k, now).unwrap_or(0));
+                }
+                t.evicted_time = t.evicted_time.max(cl.evicted_time);
+                t.counters.add(&cl.counters);
             }
         }
-        classes.retain(|c| c.total_pages > 0);
+        totals
+    }
+
+    /// `stats slabs`.
+    pub fn slab_stats(&self) -> SlabStats {
+        let classes: Vec<SlabClassStats> = self
+            .class_totals(None)
+            .iter()
+            .zip(&self.geo.classes)
+            .enumerate()
+            .filter(|(_, (t, _))| t.pages > 0)
+            .map(|(i, (t, g))| SlabClassStats {
+                id: i as u32 + 1,
+                chunk_size: u64::from(g.chunk_size),
+                chunks_per_page: u64::from(g.chunks_per_page),
+                total_pages: t.pages,
+                total_chunks: t.chunks,
+                used_chunks: t.items,
+                free_chunks: t.free_chunks,
+                free_chunks_end: 0,
+                mem_requested: t.requested,
+                get_hits: t.counters.get_hits,
+                cmd_set: t.counters.cmd_set,
+                delete_hits: t.counters.delete_hits,
+                incr_hits: t.counters.incr_hits,
+                decr_hits: t.counters.decr_hits,
+                cas_hits: t.counters.cas_hits,
+                cas_badval: t.counters.cas_badval,
+                touch_hits: t.counters.touch_hits,
+            })
+            .collect();
         SlabStats {
             active_slabs: classes.len() as u64,
             classes,
@@ -836,29 +830,28 @@ impl Store {
 
     /// `stats items`.
     pub fn item_stats(&self, now: u32) -> ItemStats {
-        let mut classes: Vec<ItemClassStats> = (0..self.geo.classes.len())
-            .map(|i| ItemClassStats { id: i as u32 + 1, ..Default::default() })
+        let classes = self
+            .class_totals(Some(now))
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.items > 0)
+            .map(|(i, t)| ItemClassStats {
+                id: i as u32 + 1,
+                number: t.items,
+                age: u64::from(t.age),
+                mem_requested: t.requested,
+                evicted: t.counters.evicted,
+                evicted_nonzero: t.counters.evicted_nonzero,
+                evicted_time: u64::from(t.evicted_time),
+                outofmemory: t.counters.outofmemory,
+                reclaimed: t.counters.reclaimed,
+                expired_unfetched: t.counters.expired_unfetched,
+                evicted_unfetched: t.counters.evicted_unfetched,
+                evicted_active: 0,
+                crawler_reclaimed: t.counters.crawler_reclaimed,
+                moves_to_class: t.counters.moves_in,
+            })
             .collect();
-        for i in 0..self.shards.len() {
-            let s = self.lock(i);
-            for (k, cl) in s.mem.classes.iter().enumerate() {
-                let o = &mut classes[k];
-                o.number += cl.items;
-                o.mem_requested += cl.requested;
-                o.age = o.age.max(u64::from(s.tail_age(k, now).unwrap_or(0)));
-                let x = &cl.counters;
-                o.evicted += x.evicted;
-                o.evicted_nonzero += x.evicted_nonzero;
-                o.evicted_time = o.evicted_time.max(u64::from(x.evicted_time));
-                o.outofmemory += x.outofmemory;
-                o.reclaimed += x.reclaimed;
-                o.expired_unfetched += x.expired_unfetched;
-                o.evicted_unfetched += x.evicted_unfetched;
-                o.crawler_reclaimed += x.crawler_reclaimed;
-                o.moves_to_class += x.moves_in;
-            }
-        }
-        classes.retain(|c| c.number > 0);
         ItemStats { classes }
     }
 

@@ -38,41 +38,42 @@ pub(crate) struct Ctx<'a> {
     pub store: Option<&'a crate::Store>,
 }
 
-/// Store-wide counters kept per shard (summed for `stats`).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Counters {
-    pub curr_items: u64,
-    pub total_items: u64,
-    pub bytes: u64,
-    pub get_hits: u64,
-    pub get_misses: u64,
-    pub get_expired: u64,
-    pub get_flushed: u64,
-    pub cmd_get: u64,
-    pub cmd_set: u64,
-    pub cmd_touch: u64,
-    pub delete_hits: u64,
-    pub delete_misses: u64,
-    pub incr_hits: u64,
-    pub incr_misses: u64,
-    pub decr_hits: u64,
-    pub decr_misses: u64,
-    pub cas_hits: u64,
-    pub cas_misses: u64,
-    pub cas_badval: u64,
-    pub touch_hits: u64,
-    pub touch_misses: u64,
-    pub store_too_large: u64,
-    pub store_no_memory: u64,
-    pub evictions: u64,
-    pub reclaimed: u64,
-    pub expired_unfetched: u64,
-    pub evicted_unfetched: u64,
-    pub crawler_reclaimed: u64,
-    pub crawler_items_checked: u64,
-    pub slabs_moved: u64,
-    pub slab_reassign_rescues: u64,
-    pub slab_reassign_evictions: u64,
+summed_counters! {
+    /// Store-wide counters kept per shard (summed for `stats`).
+    Counters {
+        curr_items,
+        total_items,
+        bytes,
+        get_hits,
+        get_misses,
+        get_expired,
+        get_flushed,
+        cmd_get,
+        cmd_set,
+        cmd_touch,
+        delete_hits,
+        delete_misses,
+        incr_hits,
+        incr_misses,
+        decr_hits,
+        decr_misses,
+        cas_hits,
+        cas_misses,
+        cas_badval,
+        touch_hits,
+        touch_misses,
+        store_too_large,
+        store_no_memory,
+        evictions,
+        reclaimed,
+        expired_unfetched,
+        evicted_unfetched,
+        crawler_reclaimed,
+        crawler_items_checked,
+        slabs_moved,
+        slab_reassign_rescues,
+        slab_reassign_evictions,
+    }
 }
 
 /// The classic/meta storage modes after protocol details are folded in.
@@ -372,13 +373,14 @@ impl Shard {
         let raw = self.raw(r);
         let (b, exp, at) = (raw.bits(), raw.exptime(), raw.atime());
         let class = self.mem.class_of(r);
-        let cl = &mut self.mem.classes[class].counters;
+        let slab_class = &mut self.mem.classes[class];
+        slab_class.evicted_time = now.saturating_sub(at);
+        let cl = &mut slab_class.counters;
         self.c.evictions += 1;
         cl.evicted += 1;
         if exp != 0 {
             cl.evicted_nonzero += 1;
         }
-        cl.evicted_time = now.saturating_sub(at);
         if b & bits::FETCHED == 0 {
             self.c.evicted_unfetched += 1;
             cl.evicted_unfetched += 1;
