@@ -27,19 +27,7 @@ impl Shard {
             };
             let mut buf = [0u8; 20];
             let digits = format_u64(a.initial, &mut buf);
-            let args = StoreArgs {
-                key,
-                value: digits,
-                flags: 0,
-                exptime: e,
-                mode: Mode::Add,
-                compare_cas: None,
-                invalidate: false,
-                explicit_cas: None,
-                vivify_on_miss: None,
-                op: ChangeOp::Add,
-                binary_key: a.binary_key,
-            };
+            let args = StoreArgs::vivify(key, digits, e, a.binary_key);
             return match self.store_inner(ctx, hash, &args) {
                 Ok(SetResult { outcome: StoreOutcome::Stored, cas }) => {
                     Ok(ArithOutcome::Value { value: a.initial, cas, exptime: e, created: true })

@@ -104,6 +104,25 @@ pub(crate) struct StoreArgs<'a> {
     pub binary_key: bool,
 }
 
+impl<'a> StoreArgs<'a> {
+    /// The `add` that creates a missing item for mg N / ma N (vivify on miss).
+    pub fn vivify(key: &'a [u8], value: &'a [u8], exptime: u32, binary_key: bool) -> Self {
+        StoreArgs {
+            key,
+            value,
+            flags: 0,
+            exptime,
+            mode: Mode::Add,
+            compare_cas: None,
+            invalidate: false,
+            explicit_cas: None,
+            vivify_on_miss: None,
+            op: ChangeOp::Add,
+            binary_key,
+        }
+    }
+}
+
 /// Options of a read.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReadOpts {
@@ -635,76 +654,61 @@ impl Shard {
         if a.binary_key {
             state |= bits::KEY_BINARY;
         }
+        let in_place = matches!(found, Some((_, old)) if self.mem.class_of(old) == class);
         let r = match found {
-            Some((_, old)) if self.mem.class_of(old) == class => {
+            Some((_, old)) if in_place => {
                 // Same class: rewrite the chunk in place.
                 let old_total = self.raw(old).total_len();
                 self.account_remove(old, class, old_total);
-                let (v1, v2) = value_parts(mode, &self.scratch, a.value);
-                write_item(
-                    &mut self.mem,
-                    self.cas_enabled,
-                    old,
-                    a.key,
-                    v1,
-                    v2,
-                    flags,
-                    exptime,
-                    ctx.now,
-                    cas,
-                    state,
-                );
-                self.account_add(old, class, total);
                 old
             }
-            _ => {
-                // The old item needs no protection: an append's old value is already in
-                // `scratch`, and every other mode replaces it. If allocating evicts or moves
-                // it, the lookup below sees that.
-                let r = match self.alloc(class, ctx, None) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.c.store_no_memory += 1;
-                        if concat {
-                            return not(StoreOutcome::NotStored);
-                        }
-                        if mode == Mode::Set && a.compare_cas.is_none() {
-                            if let Some((slot, old)) = self.find_key(a.key, hash) {
-                                self.unlink(slot, old);
-                            }
-                        }
-                        return Err(e);
+            // The old item needs no protection: an append's old value is already in
+            // `scratch`, and every other mode replaces it. If allocating evicts or moves it,
+            // the lookup below sees that.
+            _ => match self.alloc(class, ctx, None) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.c.store_no_memory += 1;
+                    if concat {
+                        return not(StoreOutcome::NotStored);
                     }
-                };
-                let (v1, v2) = value_parts(mode, &self.scratch, a.value);
-                write_item(
-                    &mut self.mem,
-                    self.cas_enabled,
-                    r,
-                    a.key,
-                    v1,
-                    v2,
-                    flags,
-                    exptime,
-                    ctx.now,
-                    cas,
-                    state,
-                );
-                // The old item may have moved or gone while allocating: find it again.
-                match self.find_key(a.key, hash) {
-                    Some((slot, old)) => {
-                        let old_total = self.raw(old).total_len();
-                        let old_class = self.mem.class_of(old);
-                        self.index.update(slot, r);
-                        self.account_remove(old, old_class, old_total);
-                        self.mem.push_free(old_class, old);
+                    if mode == Mode::Set && a.compare_cas.is_none() {
+                        if let Some((slot, old)) = self.find_key(a.key, hash) {
+                            self.unlink(slot, old);
+                        }
                     }
-                    None => self.index.insert(hash, r),
+                    return Err(e);
                 }
-                self.account_add(r, class, total);
-                r
-            }
+            },
         };
+        let (v1, v2) = value_parts(mode, &self.scratch, a.value);
+        write_item(
+            &mut self.mem,
+            self.cas_enabled,
+            r,
+            a.key,
+            v1,
+            v2,
+            flags,
+            exptime,
+            ctx.now,
+            cas,
+            state,
+        );
+        if !in_place {
+            // The old item may have moved or gone while allocating: find it again.
+            match self.find_key(a.key, hash) {
+                Some((slot, old)) => {
+                    let old_total = self.raw(old).total_len();
+                    let old_class = self.mem.class_of(old);
+                    self.index.update(slot, r);
+                    self.account_remove(old, old_class, old_total);
+                    self.mem.push_free(old_class, old);
+                }
+                None => self.index.insert(hash, r),
+            }
+        }
+        self.account_add(r, class, total);
         self.mem.classes[class].counters.cmd_set += 1;
         self.publish(ctx, if stale { ChangeOp::Invalidate } else { a.op }, Some(r), a.key);
         Ok(SetResult { outcome: StoreOutcome::Stored, cas })

@@ -9,7 +9,7 @@
 //!   callback(ItemRef)  ─> then bump (atime, FETCHED, REF) unless `u`, apply T
 //! ```
 
-use super::{Ctx, Mode, ReadOpts, Shard, StoreArgs};
+use super::{Ctx, ReadOpts, Shard, StoreArgs};
 use crate::feed::ChangeOp;
 use crate::item::{self, bits, ItemRef, OFF_ATIME, OFF_BITS, OFF_EXPTIME};
 use crate::ops::{DeleteOutcome, TouchOutcome};
@@ -127,28 +127,17 @@ impl Shard {
         exptime: u32,
         o: ReadOpts,
     ) -> Option<ChunkRef> {
-        let a = StoreArgs {
-            key,
-            value: &[],
-            flags: 0,
-            // memcached applies flags left to right: `N.. T..` creates, then touches.
-            exptime: match (
-                o.touch,
-                o.order.iter().position(|&f| f == b'T'),
-                o.order.iter().position(|&f| f == b'N'),
-            ) {
-                (Some(t), Some(ti), Some(ni)) if ti > ni => t,
-                (Some(t), Some(_), None) => t,
-                _ => exptime,
-            },
-            mode: Mode::Add,
-            compare_cas: None,
-            invalidate: false,
-            explicit_cas: None,
-            vivify_on_miss: None,
-            op: ChangeOp::Add,
-            binary_key: o.binary_key,
+        // memcached applies flags left to right: `N.. T..` creates, then touches.
+        let exptime = match (
+            o.touch,
+            o.order.iter().position(|&f| f == b'T'),
+            o.order.iter().position(|&f| f == b'N'),
+        ) {
+            (Some(t), Some(ti), Some(ni)) if ti > ni => t,
+            (Some(t), Some(_), None) => t,
+            _ => exptime,
         };
+        let a = StoreArgs::vivify(key, &[], exptime, o.binary_key);
         self.store_inner(ctx, hash, &a).ok()?;
         let (_, r) = self.find_key(key, hash)?;
         if !o.withhold_win {
