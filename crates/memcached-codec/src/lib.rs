@@ -178,6 +178,14 @@ impl Limits {
     }
 }
 
+/// [`decode_request`] with the default limits, for the unit tests of every command module.
+#[cfg(test)]
+pub(crate) fn decode_with_default_limits(
+    input: &[u8],
+) -> Result<Option<(Request<'_>, usize)>, DecodeError> {
+    decode_request(input, &Limits::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1031,12 +1031,9 @@ pub fn encode_meta_debug_reply<B: BufMut>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode_request;
     use crate::errors::Recovery;
 
-    fn decode(input: &[u8]) -> Result<Option<(Request<'_>, usize)>, DecodeError> {
-        decode_request(input, &Limits::default())
-    }
+    use crate::decode_with_default_limits as decode;
 
     fn kind(input: &[u8]) -> ErrorKind {
         decode(input).unwrap_err().kind

@@ -157,11 +157,8 @@ pub(crate) fn decode<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode_request, Limits};
 
-    fn decode(input: &[u8]) -> Result<Option<(Request<'_>, usize)>, DecodeError> {
-        decode_request(input, &Limits::default())
-    }
+    use crate::decode_with_default_limits as decode;
 
     #[test]
     fn every_group_round_trips() {

@@ -180,11 +180,8 @@ pub(crate) fn decode<'a>(
 mod tests {
     use super::*;
     use crate::errors::Recovery;
-    use crate::{decode_request, Limits};
 
-    fn decode(input: &[u8]) -> Result<Option<(Request<'_>, usize)>, DecodeError> {
-        decode_request(input, &Limits::default())
-    }
+    use crate::decode_with_default_limits as decode;
 
     #[test]
     fn parses_every_storage_command() {

@@ -51,11 +51,8 @@ pub(crate) fn decode<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode_request;
 
-    fn decode(input: &[u8]) -> Result<Option<(Request<'_>, usize)>, DecodeError> {
-        decode_request(input, &Limits::default())
-    }
+    use crate::decode_with_default_limits as decode;
 
     #[test]
     fn parse_and_round_trip() {
