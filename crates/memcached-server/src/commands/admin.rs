@@ -15,7 +15,7 @@ use memcached_codec::{
 use memcached_store::ReassignError;
 
 use super::{CommandExecutor, REPORTED_VERSION};
-use crate::connection::{After, Session};
+use crate::connection::After;
 use crate::signals::StopKind;
 
 /// Items the `lru_crawler crawl` command may look at in one go.
@@ -28,12 +28,7 @@ fn ok_unless(noreply: bool, out: &mut Vec<u8>) {
 }
 
 /// Executes an admin request (everything not handled by another family).
-pub fn admin(
-    exec: &mut CommandExecutor,
-    request: Request<'_>,
-    _session: &mut Session,
-    out: &mut Vec<u8>,
-) -> After {
+pub fn admin(exec: &mut CommandExecutor, request: Request<'_>, out: &mut Vec<u8>) -> After {
     let shared = &exec.shared;
     match request {
         Request::FlushAll { delay, noreply } => {

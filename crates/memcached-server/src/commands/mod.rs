@@ -156,7 +156,7 @@ impl CommandExecutor {
             Request::MetaNoop => meta::meta_noop(self, out),
             Request::MetaDebug(r) => meta::meta_debug(self, &r, out),
             Request::Stats(r) => stats::stats(self, r, session, out),
-            other => admin::admin(self, other, session, out),
+            other => admin::admin(self, other, out),
         }
     }
 

@@ -11,6 +11,7 @@
 //! ```
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use memcached_codec::{
     encode_cachedump_item, encode_end, encode_stat, encode_stat_fmt, encode_stat_u64, ErrorKind,
@@ -20,6 +21,7 @@ use memcached_codec::{
 use super::{CommandExecutor, REPORTED_VERSION};
 use crate::connection::{After, Session};
 use crate::counters::CounterTotals;
+use crate::shared::ConnEntry;
 
 /// `stats items` fields memcached 1.6.18 prints after `crawler_reclaimed` for each class.
 const SEGMENTED_LRU_ITEM_FIELDS: [&str; 10] = [
@@ -317,7 +319,7 @@ fn conns(exec: &CommandExecutor, session: &Session, out: &mut Vec<u8>) {
     let now = shared.clock.now();
     enum Row {
         Listener(String),
-        Client(std::sync::Arc<crate::shared::ConnEntry>),
+        Client(Arc<ConnEntry>),
     }
     let mut rows: Vec<(i32, Row)> = shared
         .connections
@@ -330,14 +332,9 @@ fn conns(exec: &CommandExecutor, session: &Session, out: &mut Vec<u8>) {
     for (fd, row) in rows {
         match row {
             Row::Listener(addr) => {
-                let state: &[u8] =
-                    if addr.starts_with("udp:") { b"conn_read" } else { b"conn_listening" };
+                let state = if addr.starts_with("udp:") { "conn_read" } else { "conn_listening" };
                 encode_stat_fmt(out, format_args!("{fd}:addr"), format_args!("{addr}"));
-                encode_stat_fmt(
-                    out,
-                    format_args!("{fd}:state"),
-                    format_args!("{}", String::from_utf8_lossy(state)),
-                );
+                encode_stat_fmt(out, format_args!("{fd}:state"), format_args!("{state}"));
                 encode_stat_fmt(out, format_args!("{fd}:secs_since_last_cmd"), format_args!("0"));
             }
             Row::Client(entry) => {
