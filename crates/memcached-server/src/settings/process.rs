@@ -90,8 +90,10 @@ pub fn remove_pidfile(path: &Path) -> Result<(), SettingsError> {
 }
 
 /// `-u`: when running as root, switches to `user` (its primary group, no supplementary
-/// groups). Root without `-u` is refused like memcached: "can't run as root without the -u
-/// switch". Not root: nothing happens (memcached ignores `-u` then).
+/// groups). `None` as root is refused with memcached's "can't run as root without the -u
+/// switch"; [`crate::startup::run`] calls this only when `-u` was given, so the server itself
+/// starts as root without `-u` (warning under `-v`). Not root: nothing happens (memcached
+/// ignores `-u` then).
 pub fn drop_privileges(user: Option<&str>) -> Result<(), SettingsError> {
     // SAFETY: getuid/geteuid take no arguments and cannot fail.
     let is_root = unsafe { libc::getuid() == 0 || libc::geteuid() == 0 };
