@@ -318,3 +318,14 @@ fn no_cas_mode_matches_memcached() {
          cas k 0 0 1 0\r\nq\r\nms k 1 C0\r\nq\r\nmg k v\r\n",
     );
 }
+
+/// The masking the comparisons above rely on: CAS values go, data blocks (even ones that look
+/// like reply lines) stay byte for byte.
+#[test]
+fn normalize_cas_masks_cas_values_only() {
+    let reply = b"VALUE k 0 7 42\r\nVA 2 c9\r\nEND\r\nVA 2 c7 t-1\r\nc5\r\nHD c12 kk\r\nME k exp=-1 la=3 cas=8 fetch=no cls=1 size=63\r\nEN\r\n";
+    assert_eq!(
+        common::normalize_cas(reply),
+        b"VALUE k 0 7 <cas>\r\nVA 2 c9\r\nEND\r\nVA 2 c<cas> t-1\r\nc5\r\nHD c<cas> kk\r\nME k exp=-1 la=3 cas=<cas> fetch=no cls=1 size=63\r\nEN\r\n"
+    );
+}

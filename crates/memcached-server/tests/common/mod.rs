@@ -392,17 +392,7 @@ impl Client {
     /// Reads exactly `n` bytes.
     pub fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
         while self.buffered.len() < n {
-            match self.fill() {
-                Ok(0) => panic!(
-                    "connection closed after {:?}, wanted {n} bytes",
-                    String::from_utf8_lossy(&self.buffered)
-                ),
-                Ok(_) => {}
-                Err(e) => panic!(
-                    "read failed ({e}) after {:?}, wanted {n} bytes",
-                    String::from_utf8_lossy(&self.buffered)
-                ),
-            }
+            self.fill_or_panic(format_args!("wanted {n} bytes"));
         }
         self.buffered.drain(..n).collect()
     }
@@ -413,18 +403,19 @@ impl Client {
             if let Some(pos) = self.buffered.windows(2).position(|w| w == b"\r\n") {
                 return self.buffered.drain(..pos + 2).collect();
             }
-            match self.fill() {
-                Ok(0) => panic!(
-                    "connection closed inside a line: {:?}",
-                    String::from_utf8_lossy(&self.buffered)
-                ),
-                Ok(_) => {}
-                Err(e) => panic!(
-                    "read failed ({e}) inside a line: {:?}",
-                    String::from_utf8_lossy(&self.buffered)
-                ),
-            }
+            self.fill_or_panic(format_args!("inside a line"));
         }
+    }
+
+    /// Reads more; panics (naming `wanted` and what arrived) when the connection closes or
+    /// the read fails.
+    fn fill_or_panic(&mut self, wanted: std::fmt::Arguments<'_>) {
+        let failure = match self.fill() {
+            Ok(0) => "connection closed".to_owned(),
+            Ok(_) => return,
+            Err(e) => format!("read failed ({e})"),
+        };
+        panic!("{failure} after {:?}, {wanted}", String::from_utf8_lossy(&self.buffered));
     }
 
     /// Reads until the received bytes end with `terminator` (which must end a line).
@@ -568,73 +559,83 @@ pub fn get_reply(key: &str, flags: u32, value: &[u8]) -> Vec<u8> {
     reply
 }
 
+/// One line of a reply (without its `\r\n`) and, after a `VALUE`/`VA` header, the data block
+/// the header announces (with its `\r\n`, cut short where the reply ends).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyPart<'a> {
+    /// The line without its `\r\n`.
+    pub line: &'a [u8],
+    /// The line ended in `\r\n` (false only for a cut-off last line).
+    pub terminated: bool,
+    /// The data block after a `VALUE <key> <flags> <bytes>` or `VA <bytes>` header.
+    pub data: Option<&'a [u8]>,
+}
+
+/// Splits a reply into lines, keeping each data block with its header so that a block's bytes
+/// are never read as a line.
+pub fn reply_parts(reply: &[u8]) -> impl Iterator<Item = ReplyPart<'_>> {
+    let mut rest = reply;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").map_or(rest.len(), |p| p + 2);
+        let (line, tail) = rest.split_at(line_end);
+        rest = tail;
+        let body = line.strip_suffix(b"\r\n");
+        let line_bytes = body.unwrap_or(line);
+        let mut tokens = line_bytes.split(|&b| b == b' ');
+        let length_token = match tokens.next() {
+            Some(b"VALUE") => tokens.nth(2),
+            Some(b"VA") => tokens.next(),
+            _ => None,
+        };
+        let data_len = length_token
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.parse::<usize>().ok());
+        let data = data_len.map(|n| {
+            let (block, tail) = rest.split_at((n + 2).min(rest.len()));
+            rest = tail;
+            block
+        });
+        Some(ReplyPart { line: line_bytes, terminated: body.is_some(), data })
+    })
+}
+
 /// Replaces CAS values with `<cas>` so replies of two servers compare byte for byte:
 /// the 5th token of `VALUE` lines, `c<digits>` flags of meta replies and `cas=` in `ME`.
 /// Data blocks (after `VALUE`/`VA` headers) are copied untouched.
 pub fn normalize_cas(reply: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(reply.len());
-    let mut rest = reply;
-    while !rest.is_empty() {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n").map_or(rest.len(), |p| p + 2);
-        let (line, tail) = rest.split_at(line_end);
-        rest = tail;
-        let text = String::from_utf8_lossy(line);
-        let trimmed = text.trim_end_matches("\r\n");
-        let tokens: Vec<&str> = trimmed.split(' ').collect();
-        let mut data_len = None;
-        let normalized: Vec<String> =
-            match tokens.first().copied() {
-                Some("VALUE") => {
-                    data_len = tokens.get(3).and_then(|t| t.parse::<usize>().ok());
-                    tokens
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| if i == 4 { "<cas>".to_owned() } else { (*t).to_owned() })
-                        .collect()
+    for part in reply_parts(reply) {
+        let text = String::from_utf8_lossy(part.line);
+        let tokens: Vec<&str> = text.split(' ').collect();
+        let normalized: Vec<&str> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, &token)| match tokens[0] {
+                "VALUE" if i == 4 => "<cas>",
+                "VA" | "HD" | "EN" | "NF" | "NS" | "EX" if i > 0 && is_meta_cas_flag(token) => {
+                    "c<cas>"
                 }
-                Some("VA" | "HD" | "EN" | "NF" | "NS" | "EX") => {
-                    if tokens[0] == "VA" {
-                        data_len = tokens.get(1).and_then(|t| t.parse::<usize>().ok());
-                    }
-                    tokens
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let is_cas = i > 0
-                                && t.starts_with('c')
-                                && t.len() > 1
-                                && t[1..].bytes().all(|b| b.is_ascii_digit());
-                            if is_cas {
-                                "c<cas>".to_owned()
-                            } else {
-                                (*t).to_owned()
-                            }
-                        })
-                        .collect()
-                }
-                Some("ME") => tokens
-                    .iter()
-                    .map(|t| {
-                        if t.starts_with("cas=") {
-                            "cas=<cas>".to_owned()
-                        } else {
-                            (*t).to_owned()
-                        }
-                    })
-                    .collect(),
-                _ => tokens.iter().map(|t| (*t).to_owned()).collect(),
-            };
+                "ME" if token.starts_with("cas=") => "cas=<cas>",
+                _ => token,
+            })
+            .collect();
         out.extend_from_slice(normalized.join(" ").as_bytes());
-        if line.ends_with(b"\r\n") {
+        if part.terminated {
             out.extend_from_slice(b"\r\n");
         }
-        if let Some(n) = data_len {
-            let take = (n + 2).min(rest.len());
-            out.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
+        if let Some(data) = part.data {
+            out.extend_from_slice(data);
         }
     }
     out
+}
+
+/// `c<digits>`: a meta reply's CAS return flag.
+fn is_meta_cas_flag(token: &str) -> bool {
+    token.strip_prefix('c').is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Replaces positive meta `t<seconds>` return flags with `t<ttl>` (they tick with each server's

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::reply_parts;
+
 // ---------------------------------------------------------------------------------------------
 // Deterministic generator
 // ---------------------------------------------------------------------------------------------
@@ -235,18 +237,11 @@ impl ReplyNormalizer {
     /// Normalises `reply` (see the type docs); data blocks are copied untouched.
     pub fn normalize(&mut self, reply: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(reply.len());
-        let mut rest = reply;
-        while !rest.is_empty() {
-            let end = rest.windows(2).position(|w| w == b"\r\n").map_or(rest.len(), |p| p + 2);
-            let (line, tail) = rest.split_at(end);
-            rest = tail;
-            let body = line.strip_suffix(b"\r\n").unwrap_or(line);
-            let tokens: Vec<&[u8]> = body.split(|&b| b == b' ').collect();
-            let mut data_len = None;
+        for part in reply_parts(reply) {
+            let tokens: Vec<&[u8]> = part.line.split(|&b| b == b' ').collect();
             let mut new_tokens: Vec<Vec<u8>> = tokens.iter().map(|t| t.to_vec()).collect();
             match tokens[0] {
                 b"VALUE" => {
-                    data_len = tokens.get(3).and_then(|t| ascii_usize(t));
                     if let Some(cas) = tokens.get(4) {
                         let cas = String::from_utf8_lossy(cas).into_owned();
                         self.remember(tokens[1], &cas);
@@ -254,12 +249,7 @@ impl ReplyNormalizer {
                     }
                 }
                 b"VA" | b"HD" | b"EN" | b"NF" | b"NS" | b"EX" => {
-                    let first_flag = if tokens[0] == b"VA" {
-                        data_len = tokens.get(1).and_then(|t| ascii_usize(t));
-                        2
-                    } else {
-                        1
-                    };
+                    let first_flag = if tokens[0] == b"VA" { 2 } else { 1 };
                     let base64 = tokens.iter().skip(first_flag).any(|t| *t == b"b");
                     let mut key = None;
                     let mut cas = None;
@@ -289,14 +279,9 @@ impl ReplyNormalizer {
             }
             // data block; a number padded with spaces (what incr/decr leave when they rewrite
             // a value in place) is shown unpadded with the header's lengths to match
-            let mut data = None;
-            if let Some(n) = data_len {
-                let take = (n + 2).min(rest.len());
-                let mut block = rest[..take].to_vec();
-                rest = &rest[take..];
-                if let Some(trimmed) = unpadded_number(&block) {
+            let data = part.data.map(|block| match unpadded_number(block) {
+                Some(trimmed) => {
                     let len = trimmed.len() - 2;
-                    block = trimmed;
                     let (len_index, meta) =
                         if tokens[0] == b"VALUE" { (3, false) } else { (1, true) };
                     new_tokens[len_index] = len.to_string().into_bytes();
@@ -307,11 +292,12 @@ impl ReplyNormalizer {
                             }
                         }
                     }
+                    trimmed
                 }
-                data = Some(block);
-            }
+                None => block.to_vec(),
+            });
             out.extend_from_slice(&new_tokens.join(&b' '));
-            if line.ends_with(b"\r\n") {
+            if part.terminated {
                 out.extend_from_slice(b"\r\n");
             }
             if let Some(block) = data {
@@ -335,10 +321,6 @@ fn unpadded_number(block: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(b"\r\n");
         out
     })
-}
-
-fn ascii_usize(token: &[u8]) -> Option<usize> {
-    std::str::from_utf8(token).ok()?.parse().ok()
 }
 
 /// Shows bytes for a failure message: printable ASCII as is, `\r\n` kept as line breaks,
