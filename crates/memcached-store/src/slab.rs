@@ -321,23 +321,25 @@ impl SlabMemory {
         page.mem
     }
 
-    /// Takes the free chunks of page `slot` off the free list of `class`.
+    /// Takes the free chunks of page `slot` off the free list of `class` (in place, keeping
+    /// the order of the others).
     pub fn detach_free_chunks(&mut self, class: usize, slot: u32) {
-        let mut kept = Vec::new();
+        let mut prev = NO_CHUNK;
         let mut cur = self.classes[class].free_head;
         while cur != NO_CHUNK {
             let r = ChunkRef(cur);
             let next = rd_u32(self.chunk(r), OFF_FREE_NEXT);
-            if self.split_ref(r).0 != slot as usize {
-                kept.push(r);
+            if self.split_ref(r).0 == slot as usize {
+                if prev == NO_CHUNK {
+                    self.classes[class].free_head = next;
+                } else {
+                    wr_u32(self.chunk_mut(ChunkRef(prev)), OFF_FREE_NEXT, next);
+                }
+                self.classes[class].free_count -= 1;
+            } else {
+                prev = cur;
             }
             cur = next;
-        }
-        let c = &mut self.classes[class];
-        c.free_head = NO_CHUNK;
-        c.free_count = 0;
-        for r in kept.into_iter().rev() {
-            self.push_free(class, r);
         }
     }
 

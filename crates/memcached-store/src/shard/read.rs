@@ -30,11 +30,7 @@ impl Shard {
         // counted as a touch; a miss is always a get miss unless N creates the item.
         let touch_counted = o.gat || (o.meta && o.touch.is_some());
         let Some((_, r)) = self.lookup(key, hash, ctx) else {
-            let created = match o.vivify {
-                Some(e) => self.vivify(ctx, key, hash, e, o),
-                None => None,
-            };
-            let Some(r) = created else {
+            let Some(r) = o.vivify.and_then(|e| self.vivify(ctx, key, hash, e, o)) else {
                 if o.gat {
                     self.c.cmd_touch += 1;
                     self.c.touch_misses += 1;
