@@ -219,9 +219,10 @@ pub struct Settings {
     pub lru_maintainer: bool,
     /// Segmented (hot/warm/cold) LRU; cleared by `-o no_modern` (default on).
     pub lru_segmented: bool,
-    /// `-o hot_lru_pct=N` (default 20; 2..=79, hot + warm <= 80).
+    /// `-o hot_lru_pct=N` (default 20; 1..=79 although memcached's message says "> 1";
+    /// hot + warm <= 80).
     pub hot_lru_pct: u32,
-    /// `-o warm_lru_pct=N` (default 40; 2..=79).
+    /// `-o warm_lru_pct=N` (default 40; 1..=79).
     pub warm_lru_pct: u32,
     /// `-o hot_max_factor=F` (default 0.20).
     pub hot_max_factor: f64,
