@@ -21,6 +21,17 @@ use crate::shard::{ArithArgs, Counters, Ctx, Mode, ReadOpts, Shard, StoreArgs};
 use crate::slab::{ClassCounters, PagePool};
 use crate::stats::*;
 
+/// The store's numbers summed over the shards, for `stats`.
+#[derive(Debug, Default)]
+struct StoreTotals {
+    counters: Counters,
+    curr_items: u64,
+    bytes: u64,
+    hash_bytes: u64,
+    hash_power: u64,
+    hash_expanding: bool,
+}
+
 /// One slab class summed over the shards (see `Store::class_totals`).
 #[derive(Debug, Default, Clone, Copy)]
 struct ClassTotals {
@@ -695,26 +706,30 @@ impl Store {
         moves
     }
 
-    fn sum_counters(&self) -> (Counters, usize, usize, bool) {
-        let mut c = Counters::default();
-        let (mut hash_bytes, mut power, mut expanding) = (0, 0, false);
+    fn sum_counters(&self) -> StoreTotals {
+        let mut t = StoreTotals::default();
         for i in 0..self.shards.len() {
             let s = self.lock(i);
-            c.add(&s.c);
-            hash_bytes += s.index.bytes();
-            power = power.max(s.index.power() as usize);
-            expanding |= s.index.is_expanding();
+            t.counters.add(&s.c);
+            for cl in &s.mem.classes {
+                t.curr_items += cl.items;
+                t.bytes += cl.requested;
+            }
+            t.hash_bytes += s.index.bytes() as u64;
+            t.hash_power = t.hash_power.max(u64::from(s.index.power()));
+            t.hash_expanding |= s.index.is_expanding();
         }
-        (c, hash_bytes, power, expanding)
+        t
     }
 
     /// General statistics (`stats`).
     pub fn stats(&self) -> StoreStats {
-        let (c, hash_bytes, power, expanding) = self.sum_counters();
+        let t = self.sum_counters();
+        let c = &t.counters;
         StoreStats {
-            curr_items: c.curr_items,
+            curr_items: t.curr_items,
             total_items: c.total_items,
-            bytes: c.bytes,
+            bytes: t.bytes,
             evictions: c.evictions,
             reclaimed: c.reclaimed,
             expired_unfetched: c.expired_unfetched,
@@ -743,9 +758,9 @@ impl Store {
             store_no_memory: c.store_no_memory,
             limit_maxbytes: self.memory_limit(),
             total_malloced: self.pool.malloced_bytes(),
-            hash_power_level: power as u64,
-            hash_bytes: hash_bytes as u64,
-            hash_is_expanding: u64::from(expanding),
+            hash_power_level: t.hash_power,
+            hash_bytes: t.hash_bytes,
+            hash_is_expanding: u64::from(t.hash_expanding),
             slab_reassign_rescues: c.slab_reassign_rescues,
             slab_reassign_evictions_nomem: c.slab_reassign_evictions,
             slab_global_page_pool: self.pool.free_pages() as u64,
@@ -760,8 +775,7 @@ impl Store {
         self.cmd_flush.store(0, Ordering::Relaxed);
         for i in 0..self.shards.len() {
             let mut s = self.lock(i);
-            let keep = (s.c.curr_items, s.c.bytes);
-            s.c = Counters { curr_items: keep.0, bytes: keep.1, ..Counters::default() };
+            s.c = Counters::default();
             for cl in &mut s.mem.classes {
                 cl.counters = Default::default();
                 cl.evicted_time = 0;

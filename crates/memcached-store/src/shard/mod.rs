@@ -39,11 +39,10 @@ pub(crate) struct Ctx<'a> {
 }
 
 summed_counters! {
-    /// Store-wide counters kept per shard (summed for `stats`).
+    /// Store-wide counters kept per shard (summed for `stats`). Live items and their bytes
+    /// are not here: they are the sums of the classes' `items` and `requested`.
     Counters {
-        curr_items,
         total_items,
-        bytes,
         get_hits,
         get_misses,
         get_expired,
@@ -327,9 +326,7 @@ impl Shard {
 
     fn account_add(&mut self, r: ChunkRef, class: usize, total: usize) {
         self.mem.page_live_add(r, 1);
-        self.c.curr_items += 1;
         self.c.total_items += 1;
-        self.c.bytes += total as u64;
         let cl = &mut self.mem.classes[class];
         cl.items += 1;
         cl.requested += total as u64;
@@ -337,8 +334,6 @@ impl Shard {
 
     fn account_remove(&mut self, r: ChunkRef, class: usize, total: usize) {
         self.mem.page_live_add(r, -1);
-        self.c.curr_items -= 1;
-        self.c.bytes -= total as u64;
         let cl = &mut self.mem.classes[class];
         cl.items -= 1;
         cl.requested -= total as u64;
