@@ -37,7 +37,7 @@ use bytes::BufMut;
 use crate::base64;
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
-use crate::token::{parse_i32, parse_u32, parse_u64, put_i64, put_u64, Line, Tokens};
+use crate::token::{data_block, parse_i32, parse_u32, parse_u64, put_i64, put_u64, Line, Tokens};
 use crate::Limits;
 
 /// Longest opaque token memcached accepts, counting the `O`.
@@ -635,14 +635,12 @@ fn decode_set<'a>(
     if limits.item_too_large(key.decoded_len(), flags.client_flags().unwrap_or(0), vlen) {
         return swallow(ErrorKind::ObjectTooLarge);
     }
-    if input.len() < total {
-        return Ok(None);
-    }
-    let block = &input[line.consumed..total];
-    if &block[vlen..] != b"\r\n" {
-        return swallow(ErrorKind::BadDataChunk);
-    }
-    Ok(Some((Request::MetaSet(MetaSetRequest { key, flags, mode, data: &block[..vlen] }), total)))
+    let data = match data_block(input, line.consumed, vlen) {
+        None => return Ok(None),
+        Some(Ok(data)) => data,
+        Some(Err(kind)) => return swallow(kind),
+    };
+    Ok(Some((Request::MetaSet(MetaSetRequest { key, flags, mode, data }), total)))
 }
 
 /// A decoded `me <key> [b]` (debug dump of an item).

@@ -30,7 +30,8 @@ use bytes::BufMut;
 use crate::errors::{DecodeError, ErrorKind};
 use crate::request::Request;
 use crate::token::{
-    checked_key, parse_i32, parse_u32, parse_u64, put_i64, put_noreply_end, put_u64, Line, Tokens,
+    checked_key, data_block, parse_i32, parse_u32, parse_u64, put_i64, put_noreply_end, put_u64,
+    Line, Tokens,
 };
 use crate::Limits;
 
@@ -164,15 +165,9 @@ pub(crate) fn decode<'a>(
     if limits.item_too_large(key.len(), flags, vlen) {
         return Err(DecodeError::discard(ErrorKind::ObjectTooLarge, total, noreply));
     }
-    if input.len() < total {
-        return Ok(None);
-    }
-    let block = &input[line.consumed..total];
-    if &block[vlen..] != b"\r\n" {
-        return Err(DecodeError::discard(ErrorKind::BadDataChunk, total, noreply));
-    }
-    let request =
-        StorageRequest { command, key, flags, exptime, cas_unique, noreply, data: &block[..vlen] };
+    let Some(block) = data_block(input, line.consumed, vlen) else { return Ok(None) };
+    let data = block.map_err(|kind| DecodeError::discard(kind, total, noreply))?;
+    let request = StorageRequest { command, key, flags, exptime, cas_unique, noreply, data };
     Ok(Some((Request::Storage(request), total)))
 }
 

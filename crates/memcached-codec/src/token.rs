@@ -124,6 +124,20 @@ pub(crate) fn checked_key<'a>(
     Ok(key)
 }
 
+/// The `<data>\r\n` block of `vlen` bytes that starts at `start`: `None` until all of it is
+/// buffered, `Err(BadDataChunk)` when it does not end in `\r\n`.
+pub(crate) fn data_block(
+    input: &[u8],
+    start: usize,
+    vlen: usize,
+) -> Option<Result<&[u8], ErrorKind>> {
+    let block = input.get(start..start + vlen + 2)?;
+    Some(match block.split_at(vlen) {
+        (data, b"\r\n") => Ok(data),
+        _ => Err(ErrorKind::BadDataChunk),
+    })
+}
+
 /// Client side: ends a command line, with ` noreply` when asked.
 pub(crate) fn put_noreply_end<B: bytes::BufMut>(out: &mut B, noreply: bool) {
     if noreply {
