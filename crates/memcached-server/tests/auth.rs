@@ -1,15 +1,17 @@
 //! `-Y` ASCII authentication in the command executor, in process (the binary-level
 //! comparison with memcached is `tests/differential.rs::ascii_auth_matches_memcached`).
 
+mod common;
+
 use std::sync::Arc;
 
 use memcached_server::commands::CommandExecutor;
 use memcached_server::config::{Credentials, ServerConfig};
-use memcached_server::connection::{After, RequestExecutor, Session, Step};
+use memcached_server::connection::{After, Session};
 use memcached_server::counters::WorkerCounters;
-use memcached_server::shared::Shared;
-use memcached_server::signals::StopLatch;
-use memcached_store::{Store, StoreConfig};
+use memcached_store::StoreConfig;
+
+use common::in_process::execute_all;
 
 fn executor() -> (CommandExecutor, Arc<WorkerCounters>) {
     let config = ServerConfig {
@@ -19,25 +21,15 @@ fn executor() -> (CommandExecutor, Arc<WorkerCounters>) {
         }])),
         ..ServerConfig::default()
     };
-    let shared = Arc::new(Shared::new(config, Arc::new(StopLatch::new().expect("latch"))));
-    let store = Arc::new(Store::new(StoreConfig::default()).expect("store"));
-    let counters = Arc::new(WorkerCounters::default());
-    (CommandExecutor::new(shared, store, Arc::clone(&counters)), counters)
+    common::in_process::executor(config, StoreConfig::default())
 }
 
 /// Feeds one read's worth of input; returns the replies.
 fn read(exec: &mut CommandExecutor, session: &mut Session, input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < input.len() {
-        match exec.execute(session, &input[pos..], &mut out) {
-            Step::Done { consumed, after } => {
-                assert_eq!(after, After::Continue, "auth never closes the connection");
-                pos += consumed;
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    execute_all(exec, session, input, &mut out, |after| {
+        assert_eq!(after, After::Continue, "auth never closes the connection");
+    });
     out
 }
 

@@ -1,26 +1,19 @@
 //! Properties of the request path, in process: any byte stream is handled without a panic and
 //! always makes progress, and the replies do not depend on how the stream is cut into reads.
 
-use std::sync::Arc;
+mod common;
 
 use proptest::prelude::*;
 
 use memcached_server::commands::CommandExecutor;
 use memcached_server::config::ServerConfig;
 use memcached_server::connection::{After, RequestExecutor, Session, Step};
-use memcached_server::counters::WorkerCounters;
-use memcached_server::shared::Shared;
-use memcached_server::signals::StopLatch;
-use memcached_store::{Store, StoreConfig};
+use memcached_store::StoreConfig;
 
 fn executor() -> CommandExecutor {
     let config = ServerConfig { item_size_max: 4096, ..ServerConfig::default() };
-    let shared = Arc::new(Shared::new(config, Arc::new(StopLatch::new().expect("latch"))));
-    let store = Arc::new(
-        Store::new(StoreConfig { memory_limit_bytes: 8 << 20, ..StoreConfig::default() })
-            .expect("store"),
-    );
-    CommandExecutor::new(shared, store, Arc::new(WorkerCounters::default()))
+    let store = StoreConfig { memory_limit_bytes: 8 << 20, ..StoreConfig::default() };
+    common::in_process::executor(config, store).0
 }
 
 /// What a connection does with its input, without a socket: append each chunk, run every

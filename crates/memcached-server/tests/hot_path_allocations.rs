@@ -2,18 +2,18 @@
 //! encoded into the reused output buffer, values are copied out of the slab inside the store's
 //! closure. Checked with a counting global allocator around `CommandExecutor::execute`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use memcached_server::commands::CommandExecutor;
 use memcached_server::config::ServerConfig;
-use memcached_server::connection::{RequestExecutor, Session, Step};
-use memcached_server::counters::WorkerCounters;
-use memcached_server::shared::Shared;
-use memcached_server::signals::StopLatch;
-use memcached_store::{Store, StoreConfig};
+use memcached_server::connection::Session;
+use memcached_store::StoreConfig;
+
+use common::in_process::execute_all;
 
 struct CountingAllocator;
 
@@ -52,23 +52,13 @@ unsafe impl GlobalAlloc for CountingAllocator {
 static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn run_all(executor: &mut CommandExecutor, input: &[u8], out: &mut Vec<u8>) {
-    let mut session = Session::default();
-    let mut pos = 0;
-    while pos < input.len() {
-        match executor.execute(&mut session, &input[pos..], out) {
-            Step::Done { consumed, .. } => pos += consumed,
-            other => panic!("unexpected {other:?} at {:?}", String::from_utf8_lossy(&input[pos..])),
-        }
-    }
+    execute_all(executor, &mut Session::default(), input, out, |_| {});
 }
 
 #[test]
 fn warm_requests_do_not_allocate() {
-    let stop = Arc::new(StopLatch::new().expect("latch"));
-    let shared = Arc::new(Shared::new(ServerConfig::default(), stop));
-    let store = Arc::new(Store::new(StoreConfig::default()).expect("store"));
-    let counters = Arc::new(WorkerCounters::default());
-    let mut executor = CommandExecutor::new(shared, store, counters);
+    let (mut executor, _) =
+        common::in_process::executor(ServerConfig::default(), StoreConfig::default());
     let mut out = Vec::with_capacity(1 << 20);
 
     let value = "x".repeat(1000);

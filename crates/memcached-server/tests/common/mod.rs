@@ -10,9 +10,12 @@
 //!   normalize_cas(reply)  (CAS values -> "<cas>", for differential comparison)
 //! ```
 //!
-//! Each test file includes this with `mod common;` and uses what it needs.
+//! Each test file includes this with `mod common;` and uses what it needs; `in_process` runs
+//! the command executor without a server (`in_process::executor`, `execute_all`).
 
 #![allow(dead_code)]
+
+pub mod in_process;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
