@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{free_port, ServerProcess, MEMCACHED_BIN};
+use common::{free_port, run_with_timeout, ServerProcess, MEMCACHED_BIN};
 
 const BIN: &str = env!("CARGO_BIN_EXE_memcached-server");
 
@@ -266,29 +266,17 @@ fn the_php_page_from_operations_md_sets_key_and_reads_it_back() {
     assert_eq!(stdout(&o), "key = Hello from memcached-server!\n");
 }
 
-/// Runs a binary that is expected to refuse its arguments at once; kills it (by its pid) if
-/// it starts serving instead.
+/// Runs a binary that is expected to refuse its arguments at once; it is killed (by its pid)
+/// and the test fails if it is still running after 5 s.
 fn run_expecting_refusal(bin: &str, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e} (Debian: apt-get install memcached)"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return (status.code(), err);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{bin} {args:?} did not refuse its arguments");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut command = Command::new(bin);
+    command.args(args);
+    let o = run_with_timeout(
+        &format!("{bin} {args:?} (expected to refuse)"),
+        command,
+        Duration::from_secs(5),
+    );
+    (o.status.code(), stderr(&o))
 }
 
 #[test]

@@ -20,9 +20,9 @@ mod support_clients;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, ServerProcess};
+use common::{free_port, run_with_timeout, ServerProcess};
 use support_clients::{
-    hex, md5, require_binary, run_with_timeout, script_path, ChildGuard, TempDir, TwemproxyKetama,
+    hex, md5, require_binary, script_path, ChildGuard, TempDir, TwemproxyKetama,
 };
 
 const PHP: &str = "/usr/bin/php";
