@@ -8,13 +8,23 @@
 //! ```
 //!
 //! memcached refuses to run as root without `-u`; so that `cargo run -p memcached-server`
-//! works as documented, this server instead keeps running as the current user and says so
-//! once on stderr (with `-u` it switches user exactly like memcached).
+//! works as documented, this server instead keeps running as the current user, saying so on
+//! stderr under `-v` (with `-u` it switches user exactly like memcached).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use memcached_store::{Store, StoreConfig};
+
+use crate::commands::CommandExecutor;
 use crate::config::{Credentials, ServerConfig};
+use crate::server::{serve, BoundSockets};
 use crate::settings::{self, Settings, SettingsError, EX_OSERR, EX_USAGE};
+use crate::shared::Shared;
+use crate::signals::StopKind;
+
+/// Expired items the maintenance tick may look at per second.
+const RECLAIM_BUDGET_PER_TICK: usize = 10_000;
 
 /// Descriptors memcached keeps aside besides client connections (listeners, pipes, logs).
 const RESERVED_FDS: u32 = 64;
@@ -138,10 +148,10 @@ pub fn run(settings: &Settings) -> i32 {
         Ok(latch) => Arc::new(latch),
         Err(e) => return fail(&e, EX_OSERR),
     };
-    let mut shared = crate::shared::Shared::new(config, Arc::clone(&stop));
+    let mut shared = Shared::new(config, Arc::clone(&stop));
     shared.settings_report =
         settings.stats_settings().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    let store = match crate::commands::build_store(settings) {
+    let store = match build_store(settings) {
         Ok(store) => store,
         Err(message) => return fail(&message, 1),
     };
@@ -158,7 +168,7 @@ pub fn run(settings: &Settings) -> i32 {
     if let Err(e) = crate::signals::install(&stop) {
         return fail(&e, EX_OSERR);
     }
-    let result = crate::commands::serve_store(Arc::clone(&shared), sockets, store);
+    let result = serve_store(Arc::clone(&shared), sockets, store);
     if let Some(path) = &settings.pidfile {
         let _ = settings::remove_pidfile(path);
     }
@@ -166,4 +176,47 @@ pub fn run(settings: &Settings) -> i32 {
         Ok(_) => 0,
         Err(e) => fail(&e, EX_OSERR),
     }
+}
+
+/// The store for `settings` (`-m -I -f -n -M -C`).
+fn build_store(settings: &Settings) -> Result<Arc<Store>, String> {
+    let config = StoreConfig {
+        memory_limit_bytes: settings.memory_limit_bytes(),
+        item_size_max: usize::try_from(settings.item_size_max).unwrap_or(1024 * 1024),
+        growth_factor: settings.growth_factor,
+        min_chunk: usize::try_from(settings.chunk_size_min).unwrap_or(48),
+        evict: settings.evict,
+        cas_enabled: settings.cas_enabled,
+        ..StoreConfig::default()
+    };
+    Store::new(config).map(Arc::new).map_err(|e| e.to_string())
+}
+
+/// Serves `store` on the bound sockets until a stop request (see [`serve`]);
+/// the maintenance tick reclaims expired items and runs slab automove.
+fn serve_store(
+    shared: Arc<Shared>,
+    sockets: BoundSockets,
+    store: Arc<Store>,
+) -> std::io::Result<StopKind> {
+    let maintenance_store = Arc::clone(&store);
+    let maintenance_shared = Arc::clone(&shared);
+    let maintenance = move |now: u32| {
+        if maintenance_shared.crawler_running.load(Ordering::Relaxed) {
+            maintenance_store.reclaim_expired(now, RECLAIM_BUDGET_PER_TICK);
+        }
+        let automove = maintenance_shared.slab_automove.load(Ordering::Relaxed);
+        if automove > 0 {
+            maintenance_store.automove_tick(now, automove >= 2);
+        }
+    };
+    let executor_shared = Arc::clone(&shared);
+    serve(
+        shared,
+        sockets,
+        move |_, counters| {
+            CommandExecutor::new(Arc::clone(&executor_shared), Arc::clone(&store), counters)
+        },
+        maintenance,
+    )
 }

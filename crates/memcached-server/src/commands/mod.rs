@@ -23,21 +23,17 @@ mod retrieval;
 mod stats;
 mod storage;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use memcached_codec::{
     decode_request, DecodeError, ErrorKind, Limits, LruCrawlerCommand, MetaKey, Recovery, Request,
     StatusLine, StorageCommand, WatchFlags, KEY_BUFFER_LEN,
 };
-use memcached_store::{Store, StoreConfig};
+use memcached_store::Store;
 
 use crate::connection::{After, RequestExecutor, Session, Step};
 use crate::counters::{bump, WorkerCounters};
-use crate::server::{serve, BoundSockets};
-use crate::settings::Settings;
 use crate::shared::Shared;
-use crate::signals::StopKind;
 use crate::watch;
 
 /// The version `version` and `stats` report: memcached's, so clients that check it behave.
@@ -105,9 +101,6 @@ impl HeldItems {
 fn key_hash(key: &[u8]) -> u64 {
     key.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
-
-/// Expired items the maintenance tick may look at per second.
-const RECLAIM_BUDGET_PER_TICK: usize = 10_000;
 
 /// One worker's command executor: the store, server state and this worker's counters.
 #[derive(Debug)]
@@ -406,47 +399,4 @@ fn log_reply(session: &Session, reply: &[u8]) {
 fn shown_line(line: &[u8]) -> std::borrow::Cow<'_, str> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     String::from_utf8_lossy(&line[..line.len().min(256)])
-}
-
-/// The store for `settings` (`-m -I -f -n -M -C`).
-pub fn build_store(settings: &Settings) -> Result<Arc<Store>, String> {
-    let config = StoreConfig {
-        memory_limit_bytes: settings.memory_limit_bytes(),
-        item_size_max: usize::try_from(settings.item_size_max).unwrap_or(1024 * 1024),
-        growth_factor: settings.growth_factor,
-        min_chunk: usize::try_from(settings.chunk_size_min).unwrap_or(48),
-        evict: settings.evict,
-        cas_enabled: settings.cas_enabled,
-        ..StoreConfig::default()
-    };
-    Store::new(config).map(Arc::new).map_err(|e| e.to_string())
-}
-
-/// Serves `store` on the bound sockets until a stop request (see [`crate::server::serve`]);
-/// the maintenance tick reclaims expired items and runs slab automove.
-pub fn serve_store(
-    shared: Arc<Shared>,
-    sockets: BoundSockets,
-    store: Arc<Store>,
-) -> std::io::Result<StopKind> {
-    let maintenance_store = Arc::clone(&store);
-    let maintenance_shared = Arc::clone(&shared);
-    let maintenance = move |now: u32| {
-        if maintenance_shared.crawler_running.load(Ordering::Relaxed) {
-            maintenance_store.reclaim_expired(now, RECLAIM_BUDGET_PER_TICK);
-        }
-        let automove = maintenance_shared.slab_automove.load(Ordering::Relaxed);
-        if automove > 0 {
-            maintenance_store.automove_tick(now, automove >= 2);
-        }
-    };
-    let executor_shared = Arc::clone(&shared);
-    serve(
-        shared,
-        sockets,
-        move |_, counters| {
-            CommandExecutor::new(Arc::clone(&executor_shared), Arc::clone(&store), counters)
-        },
-        maintenance,
-    )
 }
