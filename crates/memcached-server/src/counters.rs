@@ -60,8 +60,6 @@ worker_counters!(
     bytes_written,
     conn_yields,
     idle_kicks,
-    response_obj_oom,
-    read_buf_oom,
 );
 
 impl CounterTotals {

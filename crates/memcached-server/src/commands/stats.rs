@@ -184,13 +184,13 @@ fn general(exec: &CommandExecutor, out: &mut Vec<u8>) {
     let structures = conns.structures.load(Ordering::Relaxed)
         + conns.listener_structures.load(Ordering::Relaxed);
     stat(out, "connection_structures", structures);
-    stat(out, "response_obj_oom", ours.response_obj_oom);
+    stat(out, "response_obj_oom", 0);
     stat(out, "response_obj_count", current);
     stat(out, "response_obj_bytes", current * 16384);
     stat(out, "read_buf_count", current);
     stat(out, "read_buf_bytes", current * crate::connection::INPUT_BUFFER_INITIAL as u64);
     stat(out, "read_buf_bytes_free", 0);
-    stat(out, "read_buf_oom", ours.read_buf_oom);
+    stat(out, "read_buf_oom", 0);
     stat(out, "reserved_fds", 20);
     stat(out, "cmd_get", store.cmd_get);
     stat(out, "cmd_set", store.cmd_set);
