@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Differential;
+use common::{Differential, ServerProcess};
 
 const SCRIPTS: &[&str] = &[
     // storage
@@ -328,4 +328,16 @@ fn normalize_cas_masks_cas_values_only() {
         common::normalize_cas(reply),
         b"VALUE k 0 7 <cas>\r\nVA 2 c9\r\nEND\r\nVA 2 c<cas> t-1\r\nc5\r\nHD c<cas> kk\r\nME k exp=-1 la=3 cas=<cas> fetch=no cls=1 size=63\r\nEN\r\n"
     );
+}
+
+/// `reserved_fds` follows the worker count as memcached's does.
+#[test]
+fn reserved_fds_follow_the_thread_count() {
+    for threads in ["1", "3"] {
+        let theirs = ServerProcess::memcached().args(["-t", threads]).start();
+        let ours = ServerProcess::ours().args(["-t", threads]).start();
+        let expected = theirs.connect().stat("", "reserved_fds");
+        assert!(expected.is_some(), "memcached reports reserved_fds");
+        assert_eq!(ours.connect().stat("", "reserved_fds"), expected, "-t {threads}");
+    }
 }
