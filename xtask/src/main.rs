@@ -67,7 +67,7 @@ fn setup() -> Result<(), String> {
         return Ok(());
     }
     run("apt-get", &["update", "-qq"])?;
-    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    let mut install = vec!["install", "-y", "-qq"];
     install.extend(missing.iter().copied());
     let status = Command::new("apt-get")
         .args(&install)
