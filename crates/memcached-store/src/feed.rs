@@ -75,10 +75,27 @@ pub struct ChangeRecord {
     pub key_binary: bool,
 }
 
-#[derive(Debug)]
 struct FeedShared {
     lost: AtomicU64,
     overflowed: AtomicBool,
+    /// Set by the first writer after the subscriber re-armed; that writer calls `notify`.
+    signalled: AtomicBool,
+    notify: Option<Notify>,
+}
+
+/// Called by a writer when the subscriber may be asleep (at most once per
+/// [`FeedReceiver::rearm`]); it must be cheap and must not touch the store.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for FeedShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedShared")
+            .field("lost", &self.lost)
+            .field("overflowed", &self.overflowed)
+            .field("signalled", &self.signalled)
+            .field("notify", &self.notify.is_some())
+            .finish()
+    }
 }
 
 /// A writer's handle on the queue; every shard keeps a clone, so publishing takes no lock
@@ -87,6 +104,17 @@ struct FeedShared {
 pub(crate) struct FeedSender {
     tx: Sender<ChangeRecord>,
     shared: Arc<FeedShared>,
+}
+
+impl FeedSender {
+    /// Wakes the subscriber unless another writer already did since it last re-armed.
+    fn signal(&self) {
+        if let Some(notify) = &self.shared.notify {
+            if !self.shared.signalled.swap(true, Ordering::AcqRel) {
+                notify();
+            }
+        }
+    }
 }
 
 /// The store side of the feed.
@@ -110,10 +138,14 @@ impl Feed {
     }
 
     /// A new queue; the caller hands the sender to every shard, then calls [`Feed::activate`].
-    pub fn open(&self, capacity: usize) -> (FeedReceiver, FeedSender) {
+    pub fn open(&self, capacity: usize, notify: Option<Notify>) -> (FeedReceiver, FeedSender) {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-        let shared =
-            Arc::new(FeedShared { lost: AtomicU64::new(0), overflowed: AtomicBool::new(false) });
+        let shared = Arc::new(FeedShared {
+            lost: AtomicU64::new(0),
+            overflowed: AtomicBool::new(false),
+            signalled: AtomicBool::new(false),
+            notify,
+        });
         let sender = FeedSender { tx, shared: Arc::clone(&shared) };
         *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
         (FeedReceiver { rx, shared }, sender)
@@ -130,10 +162,14 @@ impl Feed {
     pub fn send(&self, sender: &FeedSender, make: impl FnOnce(u64) -> ChangeRecord) -> bool {
         let version = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         match sender.tx.try_send(make(version)) {
-            Ok(()) => true,
+            Ok(()) => {
+                sender.signal();
+                true
+            }
             Err(TrySendError::Full(_)) => {
                 sender.shared.lost.fetch_add(1, Ordering::Relaxed);
                 sender.shared.overflowed.store(true, Ordering::Release);
+                sender.signal();
                 true
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -164,6 +200,12 @@ pub struct FeedReceiver {
 }
 
 impl FeedReceiver {
+    /// With a notifier: call before draining the queue after a wake-up, so that the next
+    /// record sent after the drain wakes the subscriber again.
+    pub fn rearm(&self) {
+        self.shared.signalled.store(false, Ordering::SeqCst);
+    }
+
     /// The next record if one is queued.
     pub fn try_recv(&self) -> Option<ChangeRecord> {
         self.rx.try_recv().ok()

@@ -103,7 +103,7 @@ mod stats;
 mod store;
 
 pub use config::{ClassGeometry, ConfigError, StoreConfig, ITEM_SIZE_MAX_LIMIT, MAX_CLASSES, MIB};
-pub use feed::{ChangeOp, ChangeRecord, FeedReceiver};
+pub use feed::{ChangeOp, ChangeRecord, FeedReceiver, Notify};
 pub use item::{ItemRef, KEY_MAX_LEN};
 pub use ops::{
     absolute_exptime, ArithOp, ArithOutcome, CachedumpEntry, DeleteOutcome, KeyForm, MetaArith,
@@ -112,7 +112,7 @@ pub use ops::{
 };
 pub use slab::ChunkRef;
 pub use stats::{ItemClassStats, ItemStats, SlabClassStats, SlabStats, StoreStats};
-pub use store::Store;
+pub use store::{ItemCursor, Store};
 
 #[cfg(test)]
 mod send_sync {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::config::{ConfigError, Geometry, StoreConfig};
-use crate::feed::{ChangeOp, ChangeRecord, Feed, FeedReceiver};
+use crate::feed::{ChangeOp, ChangeRecord, Feed, FeedReceiver, Notify};
 use crate::index::KeyHasher;
 use crate::item::{ItemRef, KEY_MAX_LEN};
 use crate::ops::*;
@@ -50,6 +50,14 @@ struct ClassTotals {
 #[repr(align(128))]
 #[derive(Debug)]
 struct Padded<T>(T);
+
+/// Where a walk of [`Store::visit_items`] stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ItemCursor {
+    shard: usize,
+    slot: u32,
+    chunk: u32,
+}
 
 /// The item store: slab memory under one `-m` bound, sharded index, CLOCK eviction, lazy expiry.
 #[derive(Debug)]
@@ -507,7 +515,18 @@ impl Store {
     /// Subscribes to the change feed (replacing an earlier subscriber). `capacity` bounds the
     /// queue; overflow is counted in [`FeedReceiver::take_lost`], writers never wait.
     pub fn subscribe(&self, capacity: usize) -> FeedReceiver {
-        let (receiver, sender) = self.feed.open(capacity);
+        self.subscribe_with(capacity, None)
+    }
+
+    /// Like [`subscribe`](Self::subscribe), and the first record after each
+    /// [`FeedReceiver::rearm`] calls `notify` (from the writer's thread), so the subscriber can
+    /// sleep in its own event loop instead of polling the queue.
+    pub fn subscribe_notifying(&self, capacity: usize, notify: Notify) -> FeedReceiver {
+        self.subscribe_with(capacity, Some(notify))
+    }
+
+    fn subscribe_with(&self, capacity: usize, notify: Option<Notify>) -> FeedReceiver {
+        let (receiver, sender) = self.feed.open(capacity, notify);
         for i in 0..self.shards.len() {
             self.lock(i).feed_tx = Some(sender.clone());
         }
@@ -515,9 +534,65 @@ impl Store {
         receiver
     }
 
-    /// Applies a record received from a replication peer, without publishing it again.
-    /// Returns whether the local store changed.
+    /// Puts every CAS value this store hands out from now on in `lane` of `lanes` (0-based):
+    /// two replicating nodes take different lanes, so the CAS values they assign never collide
+    /// while applied records keep the CAS their origin gave them.
+    pub fn set_cas_lane(&self, lane: u8, lanes: u8) {
+        let n = self.shards.len();
+        for i in 0..n {
+            self.lock(i).set_cas_lane(i, n, u64::from(lane), u64::from(lanes));
+        }
+    }
+
+    /// Visits live items in a resumable walk: starts at `cursor` (use
+    /// `ItemCursor::default()` for the first call), looks at no more than `budget` chunks
+    /// under one shard lock, and returns where to continue (`None` once every shard is done).
+    /// An item that slab rebalancing moves during a walk may be seen twice or not at all.
+    pub fn visit_items(
+        &self,
+        cursor: ItemCursor,
+        now: u32,
+        budget: usize,
+        mut f: impl FnMut(&ItemRef<'_>),
+    ) -> Option<ItemCursor> {
+        if cursor.shard >= self.shards.len() {
+            return None;
+        }
+        let ctx = self.ctx(now);
+        let next = self.lock(cursor.shard).visit_live_from(
+            &ctx,
+            (cursor.slot, cursor.chunk),
+            budget.max(1),
+            &mut f,
+        );
+        match next {
+            Some((slot, chunk)) => Some(ItemCursor { shard: cursor.shard, slot, chunk }),
+            None if cursor.shard + 1 < self.shards.len() => {
+                Some(ItemCursor { shard: cursor.shard + 1, slot: 0, chunk: 0 })
+            }
+            None => None,
+        }
+    }
+
+    /// Applies a record received from a replication peer, without publishing it again: the
+    /// item keeps the record's CAS. Returns whether the local store changed.
     pub fn apply_change(&self, rec: &ChangeRecord, now: u32) -> Result<bool, StoreError> {
+        self.apply_change_as(rec, now, false)
+    }
+
+    /// Like [`apply_change`](Self::apply_change), but a value-carrying record is stored only
+    /// when the key is missing here (`add` semantics; used for a resync that must not
+    /// overwrite newer local data).
+    pub fn apply_change_if_absent(&self, rec: &ChangeRecord, now: u32) -> Result<bool, StoreError> {
+        self.apply_change_as(rec, now, true)
+    }
+
+    fn apply_change_as(
+        &self,
+        rec: &ChangeRecord,
+        now: u32,
+        if_absent: bool,
+    ) -> Result<bool, StoreError> {
         let hash = self.hasher.hash(&rec.key);
         let ctx = Ctx { feed: &Feed::new(), ..self.ctx(now) };
         let exptime = rec.exptime;
@@ -548,10 +623,10 @@ impl Store {
                     value: &rec.value,
                     flags: rec.flags,
                     exptime,
-                    mode: Mode::Set,
+                    mode: if if_absent { Mode::Add } else { Mode::Set },
                     compare_cas: None,
                     invalidate: false,
-                    explicit_cas: None,
+                    explicit_cas: (rec.cas != 0).then_some(rec.cas),
                     vivify_on_miss: None,
                     op: rec.op,
                     binary_key: rec.key_binary,

@@ -120,6 +120,39 @@ impl Shard {
         true
     }
 
+    /// Like [`visit_live`](Self::visit_live) but resumable: starts at chunk position `from`
+    /// (page slot, chunk index), looks at no more than `budget` chunks and returns where to go
+    /// on, or `None` when the shard is done.
+    pub fn visit_live_from(
+        &self,
+        ctx: &Ctx<'_>,
+        from: (u32, u32),
+        mut budget: usize,
+        f: &mut impl FnMut(&ItemRef<'_>),
+    ) -> Option<(u32, u32)> {
+        let (first_slot, mut chunk) = from;
+        for slot in first_slot as usize..self.mem.pages.len() {
+            let Some(page) = &self.mem.pages[slot] else {
+                chunk = 0;
+                continue;
+            };
+            let per_page = self.mem.classes[page.class as usize].chunks_per_page;
+            while chunk < per_page {
+                if budget == 0 {
+                    return Some((slot as u32, chunk));
+                }
+                budget -= 1;
+                let raw = self.raw(self.mem.make_ref(slot as u32, chunk));
+                if raw.is_live() && self.dead(raw, ctx).is_none() {
+                    f(&ItemRef::from_raw(raw, u32::from(page.class) + 1));
+                }
+                chunk += 1;
+            }
+            chunk = 0;
+        }
+        None
+    }
+
     /// Visits every live item (for `stats sizes` and integrity checks).
     pub fn for_each_live(&self, mut f: impl FnMut(ChunkRef, RawItem<'_>)) {
         for (slot, page) in self.mem.pages.iter().enumerate() {

@@ -271,6 +271,17 @@ impl Shard {
         c
     }
 
+    /// Puts this shard's CAS values in `lane` of `lanes` (replication: the two nodes of a pair
+    /// use different lanes, so a CAS value names one write on either node). The next value is
+    /// the first one of the new lane that is not below the old next value.
+    pub fn set_cas_lane(&mut self, shard_idx: usize, shards: usize, lane: u64, lanes: u64) {
+        let stride = shards as u64 * lanes.max(1);
+        let base = shard_idx as u64 + 1 + lane * shards as u64;
+        let next = self.next_cas.max(base);
+        self.next_cas = next + (stride - (next - base) % stride) % stride;
+        self.cas_stride = stride;
+    }
+
     /// The CAS the next write would get (flush_all uses it as the flush horizon).
     pub fn peek_cas(&self) -> u64 {
         if self.cas_enabled {
