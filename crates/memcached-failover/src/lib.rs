@@ -1,3 +1,70 @@
-//! VRRP v2/v3 adverts, instance state machine and health policy, interoperable with keepalived; sans-IO.
+//! VRRP failover for memcached: v2/v3 adverts, the instance state machine and the health
+//! policy, interoperable with keepalived 2.2.7; sans-IO.
 //!
-//! Not written yet: this crate root only says what the crate will own.
+//! Two servers share a virtual IP (VIP). The one with the higher priority is Master, holds
+//! the VIP and multicasts an advert every interval; the other is Backup and takes the VIP
+//! when the adverts stop (Master_Down_Interval) or when the master resigns with a priority-0
+//! advert (after Skew_Time). A health check of the local memcached port puts a failing
+//! server in FAULT (it resigns) or lowers its priority.
+//!
+//! ```text
+//!   driver (memcached-server)                       this crate
+//!   ────────────────────────                        ──────────
+//!   raw socket, proto 112 ──bytes──► Ipv4Datagram::parse ─► ReceivedPacket::decode
+//!                                        │ Advertisement
+//!                                        ▼
+//!   clock ──now──────────────────► VrrpInstance ◄── apply_health(TrackEffect) ◄── HealthTracker
+//!                                        │                                     ▲ CheckOutcome
+//!   ip addr add/del, GARP, send ◄─Action─┘ poll_action / poll_timeout          │
+//!   memcached port check (connect, "version") ─────────────────────────────────┘
+//!
+//!   Instance states:
+//!
+//!   Initialize ──start──► Backup ◄──higher prio advert── Master
+//!        ▲                  │ └──Master_Down timer──────────►│
+//!        │ shutdown         │ health fault                   │ health fault (prio-0 advert)
+//!        │ (Master sends    ▼                                ▼
+//!        └─ prio 0)  ◄─── Fault ◄────────────────────────────┘
+//! ```
+//!
+//! What the crate owns: the wire format ([`packet`]), the instance configuration with
+//! keepalived's defaults ([`config`]), the RFC 3768/5798 state machine and timers
+//! ([`instance`]) and the rise/fall/weight health policy ([`health`]).
+//!
+//! What it never does: open sockets, read the clock, spawn threads or processes, or touch
+//! interfaces. Every method takes `now: Instant`; every effect is an [`Action`] for the
+//! driver.
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use std::time::Instant;
+//! use memcached_failover::{Action, InstanceConfig, VirtualAddress, VrrpInstance, VrrpState};
+//!
+//! let vip = VirtualAddress { address: Ipv4Addr::new(10, 77, 0, 100), prefix_len: 24 };
+//! let mut config = InstanceConfig::new("eth0", 77, vec![vip]);
+//! config.priority = 150;
+//! let mut instance = VrrpInstance::new(config, Ipv4Addr::new(10, 77, 0, 1)).unwrap();
+//! let t0 = Instant::now();
+//! instance.start(t0);
+//! assert_eq!(instance.state(), VrrpState::Backup);
+//! // Nobody else advertises: after Master_Down_Interval (3 s + (256-150)/256 s) we are Master.
+//! instance.handle_timeout(instance.poll_timeout().unwrap());
+//! assert_eq!(instance.state(), VrrpState::Master);
+//! assert!(std::iter::from_fn(|| instance.poll_action()).any(|a| a == Action::AddVirtualAddresses));
+//! ```
+
+pub mod config;
+pub mod health;
+pub mod instance;
+pub mod packet;
+
+pub use config::{ConfigError, GarpConfig, InstanceConfig, VirtualAddress};
+pub use health::{CheckOutcome, HealthPolicy, HealthStatus, HealthTracker, TrackEffect};
+pub use instance::{
+    Action, AdvertRejection, InstanceCounters, Transition, TransitionReason, VrrpInstance,
+    VrrpState,
+};
+pub use packet::{
+    Advertisement, Authentication, Centiseconds, EncodeError, Ipv4Datagram, PacketError,
+    ReceivedPacket, VrrpVersion, VRRP_IP_PROTOCOL, VRRP_MULTICAST_GROUP, VRRP_TTL,
+};
