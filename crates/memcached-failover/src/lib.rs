@@ -27,7 +27,7 @@
 //!        └─ prio 0)  ◄─── Fault ◄────────────────────────────┘
 //! ```
 //!
-//! What the crate owns: the wire format ([`packet`]), the instance configuration with
+//! What the crate owns: the wire format ([`packet`], gratuitous ARP frames in [`arp`]), the instance configuration with
 //! keepalived's defaults ([`config`]), the RFC 3768/5798 state machine and timers
 //! ([`instance`]) and the rise/fall/weight health policy ([`health`]).
 //!
@@ -53,6 +53,7 @@
 //! assert!(std::iter::from_fn(|| instance.poll_action()).any(|a| a == Action::AddVirtualAddresses));
 //! ```
 
+pub mod arp;
 pub mod config;
 pub mod health;
 pub mod instance;
