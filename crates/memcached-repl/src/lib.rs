@@ -1,3 +1,251 @@
-//! The master-master replication link between two servers (repcached's -x/-X model); sans-IO.
+//! The master-master replication link between two servers (repcached's `-x`/`-X` model), as a
+//! sans-IO state machine.
 //!
-//! Not written yet: this crate root only says what the crate will own.
+//! # What this crate owns, and what it never does
+//!
+//! It owns the **wire format** of the link ([`frame`]: binary, length-prefixed frames), the
+//! **handshake** (magic, version, self-connection check, optional shared-secret proof), the
+//! **resync decision** (nothing / partial from the backlog / full snapshot, per direction), the
+//! **backlog** of recent local changes (for partial resync after a short break), **conflict
+//! resolution** between concurrent writes on the two nodes (hybrid logical clock stamps, last
+//! writer wins on both sides), **acks**, **heartbeats** and **failure detection**.
+//!
+//! It never opens a socket, starts a thread, reads a clock or touches the store. The driver (in
+//! `memcached-server`) owns the TCP connection, the listener, the store's change feed and the
+//! clocks; it feeds bytes, local changes and time into a [`ReplSession`] and carries out the
+//! [`ReplEvent`]s that come back (apply a change to the local store, stream a snapshot, close).
+//!
+//! # Handshake and resync
+//!
+//! ```text
+//!   node A (dialed or accepted)                          node B
+//!   connected() ── Hello{magic, version, node, started, ──>  checks magic/version, node != own,
+//!                  unix_ms, applied_from=(B, Sb), items,      secret on both or neither
+//!                  nonce, auth?} <────────── Hello{...} ──
+//!   [secret: Auth{hmac(secret, A, B, nonce_B)}] ──────────>  verifies; and back
+//!   Resync{to_peer} ──────────────────────────────────────>  to_peer: None | Partial{n} | Full
+//!                   <────────────────────────────── Resync{...}
+//!   LinkUp{to_peer, from_peer, cas_lane, clock_skew_ms}      LinkUp{...}
+//!   to_peer = Partial: resend backlog seqs > Sb
+//!   to_peer = Full:    SnapshotBegin{mode, base_seq}, SnapshotRequested -> driver streams
+//!                      snapshot_item()... snapshot_end() -> SnapshotEnd{items}
+//! ```
+//!
+//! `to_peer` is decided from the peer's Hello: if it last applied (our node id, seq S) and our
+//! backlog still holds every change after S, a partial resync; if S is our last change, nothing;
+//! otherwise (peer restarted, backlog trimmed, local records lost) a full snapshot. The snapshot
+//! mode: a peer with an empty store is simply overwritten; when both directions need a full
+//! copy, the node that started earlier (tie: smaller node id) sends [`frame::SnapshotMode::Overwrite`]
+//! and the other [`frame::SnapshotMode::IfAbsent`], so common keys take the older node's value
+//! and keys on one side only are copied; when only we must send a full copy, the peer's store is
+//! replaced ([`frame::SnapshotMode::Replace`]: the peer flushes, keeps its own unacked writes and
+//! takes our items), which is the only way to also carry deletes the peer missed.
+//!
+//! # A change's path
+//!
+//! ```text
+//!  store feed ─> record_local(change) ─> stamp (HLC, node) + seq ─> backlog ring (until acked)
+//!                                                  │                in-flight map key -> stamp
+//!                                                  v
+//!                               Change frame appended to the output (FIFO, never reordered)
+//!                                                  │  pending_output / consume_output
+//!   peer: receive(bytes) ─> decode ─> conflict check against the peer's in-flight writes:
+//!         a newer local write of that key still in flight? drop (conflicts_local_won)
+//!         else ReplEvent::Apply(change, Overwrite) ─> driver applies to its store
+//!         end of receive(): Ack{last seq} ─> back to us: trim backlog, clear in-flight entries
+//! ```
+//!
+//! Concurrent writes of one key on both nodes converge to the larger [`Stamp`] on both: each side
+//! drops the peer's change when its own in-flight change is newer. A `flush_all` from the peer is
+//! applied and then every local in-flight change newer than the flush is re-applied, so a write
+//! that raced the flush survives on both nodes; a peer change older than a local in-flight flush
+//! is dropped. A `touch` only beats the peer's touches; a peer's full write older than a local
+//! in-flight touch is applied and the touch re-applied after it.
+//!
+//! # Limits (known, by design)
+//!
+//! * The session orders events by the order of calls: the driver should call `record_local` for
+//!   every feed record it has before it applies `Apply` events, so "the store changed before the
+//!   peer's change arrived" is seen as such. A write that races the application of a peer change
+//!   inside the store can still resolve differently on the two nodes.
+//! * Conflict protection of an in-flight change ends when its backlog entry is trimmed by size
+//!   (more than `backlog_bytes` unacked); a delayed `flush_all <t>` re-applies nothing.
+//! * Snapshot items carry no stamp: they lose against any in-flight local write of the same key
+//!   and against any in-flight local flush (the FIFO link makes that exact, see `session`).
+
+pub mod frame;
+
+mod auth;
+mod backlog;
+mod session;
+
+use std::time::Duration;
+
+pub use frame::{Frame, FrameError, Hello, SnapshotMode};
+pub use memcached_store::{ChangeOp, ChangeRecord};
+pub use session::ReplSession;
+
+/// Hybrid logical clock stamp; total order: (clock, node).
+///
+/// `clock` is unix milliseconds shifted left by 16, plus a logical counter in the low 16 bits;
+/// it never goes backwards on one node and is at least every peer stamp seen so far, so a
+/// change made after seeing the peer's change always has the larger stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Stamp {
+    /// `unix_ms << 16 | logical counter`.
+    pub clock: u64,
+    /// The node that made the change (breaks ties).
+    pub node: u64,
+}
+
+impl Stamp {
+    /// The unix milliseconds part of the clock.
+    pub fn unix_ms(&self) -> u64 {
+        self.clock >> 16
+    }
+}
+
+/// Settings of one replication session (one per process; it outlives the connections).
+#[derive(Clone, Debug)]
+pub struct ReplConfig {
+    /// Random non-zero id per process start (also the run id). The driver picks it.
+    pub node_id: u64,
+    /// When this process started (unix ms); the older node wins a two-way full resync.
+    pub started_unix_ms: u64,
+    /// Retained log of local changes for partial resync (default 64 MiB).
+    pub backlog_bytes: usize,
+    /// Unsent output above this -> `Close(Backpressure)` (default 64 MiB).
+    pub max_output_bytes: usize,
+    /// Send a Ping when nothing was sent for this long (default 1 s).
+    pub heartbeat: Duration,
+    /// `Close(Timeout)` when nothing was received for this long (default 5 s).
+    pub dead_after: Duration,
+    /// A bigger frame -> `Close(Protocol)` (default 64 MiB).
+    pub max_frame: usize,
+    /// Shared secret; both sides must have the same one (or neither).
+    pub secret: Option<Vec<u8>>,
+}
+
+impl Default for ReplConfig {
+    /// `node_id` 0 is not valid on the wire: the driver passes a random one.
+    fn default() -> Self {
+        ReplConfig {
+            node_id: 0,
+            started_unix_ms: 0,
+            backlog_bytes: 64 << 20,
+            max_output_bytes: 64 << 20,
+            heartbeat: Duration::from_secs(1),
+            dead_after: Duration::from_secs(5),
+            max_frame: 64 << 20,
+            secret: None,
+        }
+    }
+}
+
+/// What the driver must do, from [`ReplSession::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplEvent {
+    /// Handshake done. `cas_lane` is 0 or 1, different on the two nodes (the smaller node id
+    /// gets 0): the driver makes the store hand out CAS values in that lane.
+    LinkUp {
+        /// The peer's node id.
+        peer_node: u64,
+        /// 0 or 1.
+        cas_lane: u8,
+        /// What we send to the peer to bring it up to date.
+        to_peer: ResyncKind,
+        /// What the peer sends us.
+        from_peer: ResyncKind,
+        /// Peer's unix ms minus ours, measured at the Hello (includes one-way latency).
+        clock_skew_ms: i64,
+    },
+    /// Apply a peer change to the local store. Conflicts are already resolved (a change that
+    /// lost to a newer concurrent local write is never emitted). A `FlushAll` record flushes.
+    Apply(ChangeRecord, ApplyMode),
+    /// The peer needs a full copy of our data: call `snapshot_item` for each live item, then
+    /// `snapshot_end`. Emitted again (without `snapshot_end` being due in between) when the
+    /// local feed lost records during a snapshot: the driver finishes the walk it is in, calls
+    /// `snapshot_end`, and the session asks for a second walk with a new SnapshotRequested.
+    SnapshotRequested,
+    /// Close the transport now, then call `disconnected()`.
+    Close(CloseReason),
+}
+
+/// How an [`ReplEvent::Apply`] is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// Store it whether or not the key exists (a set; deletes/touches/flushes as they are).
+    Overwrite,
+    /// Store it only when the key is absent locally (an add).
+    IfAbsent,
+}
+
+/// What one direction of the link needs after a (re)connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResyncKind {
+    /// Nothing was missed.
+    None,
+    /// The missed changes are resent from the backlog.
+    Partial {
+        /// How many changes are resent.
+        changes: u64,
+    },
+    /// A full snapshot is streamed.
+    Full,
+}
+
+/// Why a session asks for its transport to be closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Malformed or oversized frame, or a frame that is not allowed in this state.
+    Protocol(String),
+    /// Nothing received for `dead_after`.
+    Timeout,
+    /// More than `max_output_bytes` waiting to be written (the link stalled).
+    Backpressure,
+    /// Bad magic/version, connected to itself, secret missing on one side or wrong.
+    HandshakeRejected(String),
+    /// The peer sent a Close frame.
+    PeerClosed,
+}
+
+/// Counters and gauges of the link, for `stats`.
+#[derive(Default, Clone, Debug, PartialEq, Eq)]
+pub struct ReplStats {
+    /// Handshake done and link usable.
+    pub linked: bool,
+    /// The current (or last) peer's node id, 0 if none yet.
+    pub peer_node: u64,
+    /// Change frames sent (live and resent).
+    pub changes_sent: u64,
+    /// Change frames received.
+    pub changes_received: u64,
+    /// Apply events emitted (changes and snapshot items).
+    pub changes_applied: u64,
+    /// Peer changes or items dropped because a newer local change was in flight.
+    pub conflicts_local_won: u64,
+    /// Bytes the driver reported written.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Changes in the backlog.
+    pub backlog_changes: u64,
+    /// Accounted bytes of the backlog.
+    pub backlog_bytes: u64,
+    /// Local changes not acked by the peer yet.
+    pub unacked_changes: u64,
+    /// Full snapshots started towards the peer.
+    pub full_resyncs_sent: u64,
+    /// Partial resyncs done towards the peer.
+    pub partial_resyncs_sent: u64,
+    /// Handshakes completed.
+    pub links_established: u64,
+    /// Peer's clock minus ours at the last handshake.
+    pub clock_skew_ms: i64,
+    /// Snapshot items sent.
+    pub snapshot_items_sent: u64,
+    /// Snapshot items received.
+    pub snapshot_items_received: u64,
+    /// Local change records the feed lost (calls of `local_records_lost`).
+    pub local_losses: u64,
+}
