@@ -33,7 +33,9 @@
 //!
 //! What it never does: open sockets, read the clock, spawn threads or processes, or touch
 //! interfaces. Every method takes `now: Instant`; every effect is an [`Action`] for the
-//! driver.
+//! driver. The Linux-only [`linux`] module is such a driver (raw socket, `ip addr`, packet
+//! socket GARPs, memcached `version` check), used by `examples/vrrpd.rs` and the keepalived
+//! interop test; the server may reuse its pieces from its own event loop.
 //!
 //! ```
 //! use std::net::Ipv4Addr;
@@ -57,6 +59,8 @@ pub mod arp;
 pub mod config;
 pub mod health;
 pub mod instance;
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod packet;
 
 pub use config::{ConfigError, GarpConfig, InstanceConfig, VirtualAddress};

@@ -1,0 +1,349 @@
+//! Interop with Debian's keepalived 2.2.7: our `vrrpd` example in one network namespace,
+//! keepalived in another, joined by a veth pair; private addresses inside the namespaces only.
+//!
+//! ```text
+//!   netns mcfo<pid><tag>a                       netns mcfo<pid><tag>b
+//!   vrrpd  va 192.168.17x.1/24 ══ veth ══ vb 192.168.17x.2/24  keepalived
+//!                     VIP 192.168.17x.100/24 on whichever is MASTER
+//! ```
+//!
+//! Needs root and /usr/sbin/keepalived; fails with a clear message otherwise. Every process is
+//! killed by PID and both namespaces are deleted in `Drop`, also when an assertion fails.
+
+#![cfg(target_os = "linux")]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEEPALIVED: &str = "/usr/sbin/keepalived";
+
+fn require_root_and_keepalived() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "the keepalived interop test needs root (network namespaces, raw sockets); run it as root"
+    );
+    assert!(
+        Path::new(KEEPALIVED).is_file(),
+        "{KEEPALIVED} not found: install Debian's keepalived package (apt-get install keepalived)"
+    );
+    let ip = Command::new("ip").arg("-V").output();
+    assert!(ip.is_ok_and(|o| o.status.success()), "the `ip` command (iproute2) is missing");
+}
+
+/// Path of the `vrrpd` example next to this test binary; built with cargo if missing.
+fn vrrpd_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let binary = profile_dir.join("examples/vrrpd");
+    if !binary.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "memcached-failover", "--example", "vrrpd"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo to build the vrrpd example");
+        assert!(status.success(), "building the vrrpd example failed");
+    }
+    assert!(binary.is_file(), "vrrpd example not found at {}", binary.display());
+    binary
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().expect("spawn");
+    assert!(
+        output.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+struct Process {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+/// Two namespaces, a veth pair, and the processes started in them.
+struct Lab {
+    ns_a: String,
+    ns_b: String,
+    subnet: u8,
+    dir: PathBuf,
+    processes: Vec<Process>,
+}
+
+impl Lab {
+    fn new(tag: &str, subnet: u8) -> Lab {
+        require_root_and_keepalived();
+        let id = format!("mcfo{}{tag}", std::process::id());
+        let dir = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lab = Lab {
+            ns_a: format!("{id}a"),
+            ns_b: format!("{id}b"),
+            subnet,
+            dir,
+            processes: Vec::new(),
+        };
+        run("ip", &["netns", "add", &lab.ns_a]);
+        run("ip", &["netns", "add", &lab.ns_b]);
+        // Created inside namespace a with its peer straight in b: nothing touches the host.
+        run(
+            "ip",
+            &[
+                "-n", &lab.ns_a, "link", "add", "va", "type", "veth", "peer", "name", "vb",
+                "netns", &lab.ns_b,
+            ],
+        );
+        for (ns, dev, host) in [(&lab.ns_a, "va", 1), (&lab.ns_b, "vb", 2)] {
+            let address = format!("192.168.{subnet}.{host}/24");
+            run("ip", &["-n", ns, "addr", "add", &address, "dev", dev]);
+            run("ip", &["-n", ns, "link", "set", dev, "up"]);
+            run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+        }
+        lab
+    }
+
+    fn vip(&self) -> String {
+        format!("192.168.{}.100", self.subnet)
+    }
+
+    fn spawn(&mut self, name: &'static str, ns: &str, program: &Path, args: &[&str]) -> usize {
+        let log = self.dir.join(format!("{name}-{}.log", self.processes.len()));
+        let out = File::create(&log).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn ip netns exec");
+        self.processes.push(Process { name, child, log });
+        self.processes.len() - 1
+    }
+
+    fn start_vrrpd(&mut self, extra: &[&str]) -> usize {
+        let vip = format!("{}/24", self.vip());
+        let mut args = vec!["--interface", "va", "--vrid", "77", "--vip", &vip, "-v"];
+        args.extend_from_slice(extra);
+        let ns = self.ns_a.clone();
+        self.spawn("vrrpd", &ns, &vrrpd_binary(), &args)
+    }
+
+    fn start_keepalived(&mut self, instance_options: &str) -> usize {
+        let conf = self.dir.join("keepalived.conf");
+        let text = format!(
+            "global_defs {{\n    router_id mcfo_interop\n}}\n\
+             vrrp_instance MC {{\n    state BACKUP\n    interface vb\n    virtual_router_id 77\n\
+             {instance_options}\n    virtual_ipaddress {{\n        {}/24 dev vb\n    }}\n}}\n",
+            self.vip()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let pid = |f: &str| self.dir.join(f).to_string_lossy().into_owned();
+        let (p, r, c) = (pid("keepalived.pid"), pid("vrrp.pid"), pid("checkers.pid"));
+        let conf = conf.to_string_lossy().into_owned();
+        let args = ["-n", "-l", "-P", "-f", &conf, "-p", &p, "-r", &r, "-c", &c];
+        let ns = self.ns_b.clone();
+        self.spawn("keepalived", &ns, Path::new(KEEPALIVED), &args)
+    }
+
+    fn log(&self, process: usize) -> String {
+        std::fs::read_to_string(&self.processes[process].log).unwrap_or_default()
+    }
+
+    fn logs(&self) -> String {
+        self.processes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("--- {} log:\n{}", p.name, self.log(i)))
+            .collect()
+    }
+
+    fn holds_vip(&self, ns: &str, dev: &str) -> bool {
+        let out = run("ip", &["-n", ns, "-4", "-o", "addr", "show", "dev", dev]);
+        out.contains(&format!("inet {}/", self.vip()))
+    }
+
+    fn ours_holds_vip(&self) -> bool {
+        self.holds_vip(&self.ns_a, "va")
+    }
+
+    fn keepalived_holds_vip(&self) -> bool {
+        self.holds_vip(&self.ns_b, "vb")
+    }
+
+    /// Polls `condition` every 10 ms until it holds (returns the time taken) or `limit` passes.
+    fn wait_for(
+        &self,
+        limit: Duration,
+        mut condition: impl FnMut(&Lab) -> bool,
+    ) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if condition(self) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Sends SIGTERM to a process and waits (bounded) for it to exit.
+    fn terminate(&mut self, process: usize) -> Option<std::process::ExitStatus> {
+        let child = &mut self.processes[process].child;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for i in 0..self.processes.len() {
+            self.terminate(i);
+        }
+        // keepalived's VRRP child normally exits with its parent; if the parent had to be
+        // killed, the child's pidfile is still there: kill that PID too.
+        for pidfile in ["vrrp.pid", "checkers.pid"] {
+            let pid = std::fs::read_to_string(self.dir.join(pidfile)).ok();
+            let pid = pid.and_then(|p| p.trim().parse::<libc::pid_t>().ok());
+            let comm =
+                |pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if let Some(pid) = pid.filter(|&pid| comm(pid).trim() == "keepalived") {
+                // SAFETY: kill(2) with a PID keepalived wrote for this lab.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        for ns in [&self.ns_a, &self.ns_b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn keepalived_v2_accepts_our_adverts_and_takes_over_on_our_resignation() {
+    let mut lab = Lab::new("v2", 177);
+    let ours = lab.start_vrrpd(&[
+        "--priority",
+        "150",
+        "--advert-int",
+        "1",
+        "--auth-pass",
+        "memc1234",
+        "--garp-master-delay",
+        "0",
+    ]);
+    // Alone on the link: Backup, then Master after 3 s + (256-150)/256 s.
+    let became_master = lab.wait_for(Duration::from_secs(6), Lab::ours_holds_vip);
+    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+
+    let keepalived = lab.start_keepalived(
+        "    priority 100\n    advert_int 1\n    authentication {\n        auth_type PASS\n        auth_pass memc1234\n    }",
+    );
+    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
+        lab.log(keepalived).contains("Entering BACKUP STATE")
+    });
+    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+
+    // keepalived's Master_Down_Interval is 3.61 s: if it dropped our adverts it would be
+    // MASTER well within 5 s.
+    let split = lab.wait_for(Duration::from_secs(5), |lab| {
+        lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
+    });
+    assert!(split.is_none(), "keepalived ignored our adverts and became MASTER\n{}", lab.logs());
+    assert!(lab.ours_holds_vip(), "vrrpd lost the VIP\n{}", lab.logs());
+
+    // SIGTERM: priority-0 advert. keepalived takes over after its Skew_Time (0.61 s), far
+    // sooner than its Master_Down_Interval (3.61 s) would allow without the resignation.
+    let stopped = Instant::now();
+    let status = lab.terminate(ours);
+    assert!(status.is_some_and(|s| s.success()), "vrrpd did not exit cleanly\n{}", lab.logs());
+    assert!(!lab.ours_holds_vip(), "vrrpd left the VIP behind\n{}", lab.logs());
+    let took_over = lab.wait_for(Duration::from_secs(5), Lab::keepalived_holds_vip);
+    let took_over = took_over.map(|_| stopped.elapsed());
+    assert!(took_over.is_some(), "keepalived never took the VIP\n{}", lab.logs());
+    let took_over = took_over.unwrap();
+    assert!(
+        took_over < Duration::from_millis(3000),
+        "keepalived took {took_over:?}: it waited for Master_Down instead of honouring the \
+         priority-0 advert\n{}",
+        lab.logs()
+    );
+    eprintln!("keepalived v2 took over {took_over:?} after SIGTERM to vrrpd");
+}
+
+#[test]
+fn keepalived_v3_interoperates_in_both_directions() {
+    let mut lab = Lab::new("v3", 178);
+    let ours = lab.start_vrrpd(&[
+        "--version",
+        "3",
+        "--priority",
+        "150",
+        "--advert-int",
+        "0.1",
+        "--garp-master-delay",
+        "0",
+    ]);
+    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
+    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+
+    let keepalived = lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
+    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
+        lab.log(keepalived).contains("Entering BACKUP STATE")
+    });
+    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+    // keepalived's Master_Down_Interval is 0.36 s.
+    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+        lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
+    });
+    assert!(split.is_none(), "keepalived ignored our v3 adverts\n{}", lab.logs());
+
+    let stopped = Instant::now();
+    let status = lab.terminate(ours);
+    assert!(status.is_some_and(|s| s.success()), "vrrpd did not exit cleanly\n{}", lab.logs());
+    let took_over = lab.wait_for(Duration::from_secs(3), Lab::keepalived_holds_vip);
+    assert!(took_over.is_some(), "keepalived never took the VIP\n{}", lab.logs());
+    eprintln!("keepalived v3 took over {:?} after SIGTERM to vrrpd", stopped.elapsed());
+
+    // The other direction: our decoder accepts keepalived's v3 adverts (pseudo-header
+    // checksum), so a lower-priority vrrpd stays BACKUP...
+    let ours = lab.start_vrrpd(&["--version", "3", "--priority", "50", "--advert-int", "0.1"]);
+    let started =
+        lab.wait_for(Duration::from_secs(3), |lab| lab.log(ours).contains("INIT -> BACKUP"));
+    assert!(started.is_some(), "vrrpd did not start\n{}", lab.logs());
+    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+        lab.ours_holds_vip() || lab.log(ours).contains("-> MASTER")
+    });
+    assert!(split.is_none(), "vrrpd ignored keepalived's adverts\n{}", lab.logs());
+    assert!(lab.keepalived_holds_vip());
+
+    // ...and takes over when keepalived stops (keepalived sends a priority-0 advert).
+    lab.terminate(keepalived);
+    let took_over = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
+    assert!(took_over.is_some(), "vrrpd never took the VIP from keepalived\n{}", lab.logs());
+    assert!(lab.log(ours).contains("BACKUP -> MASTER (MasterDown"), "{}", lab.logs());
+}
