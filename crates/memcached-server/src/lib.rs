@@ -14,6 +14,8 @@
 //!                         + maintenance tick                          │ get(key, now,   │
 //!                                   │                                 v  |item| ..)     │
 //!                                   └──────────────> Arc<Store> (sharded locks) <──┘    │
+//!                                                      feed │ ^ apply_change               │
+//!   peer (-x/-X) <──TCP──> replication thread (with -x) <────┘ │                            │
 //!                 └───────────────────────────────────────────────────────────────────┘
 //! ```
 //!
@@ -26,6 +28,7 @@
 //! - [`worker`]: one mio event loop per worker thread.
 //! - [`connection`]: buffers, pipelining, fairness (`-R`) and backpressure per connection.
 //! - [`udp`]: the 8-byte UDP frame header and response splitting.
+//! - [`replication`]: the `-x`/`-X` link's thread, driving `memcached-repl`'s session.
 //! - [`commands`]: decoded requests executed against the store, one file per command family.
 //! - [`startup`]: from [`settings::Settings`] to a running server (process steps, store, sockets).
 //! - [`clock`]: the coarse per-second clock passed to the store as `now`.
@@ -61,6 +64,7 @@ pub mod config;
 pub mod connection;
 pub mod counters;
 pub mod listener;
+pub mod replication;
 pub mod server;
 pub mod settings;
 pub mod shared;

@@ -220,6 +220,8 @@ pub struct Shared {
     pub log: crate::watch::LogBus,
     /// `stats settings` lines beyond the ones the server knows itself (from `settings`).
     pub settings_report: Vec<(String, String)>,
+    /// The replication link's last published state (`None` without `-x`).
+    pub replication: std::sync::Mutex<Option<crate::replication::ReplicationStatus>>,
 }
 
 impl Shared {
@@ -246,6 +248,7 @@ impl Shared {
             track_sizes,
             log: crate::watch::LogBus::default(),
             settings_report: Vec::new(),
+            replication: std::sync::Mutex::new(None),
         }
     }
 

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use memcached_store::{Store, StoreConfig};
 
+use crate::replication::{PeerAddr, ReplicationOptions};
+
 use crate::commands::CommandExecutor;
 use crate::config::{Credentials, ServerConfig};
 use crate::server::{serve, BoundSockets};
@@ -95,14 +97,10 @@ pub fn run(settings: &Settings) -> i32 {
     for warning in &settings.warnings {
         eprintln!("{warning}");
     }
-    if let Some(peer) = &settings.repl_peer {
-        // Running unreplicated when a peer was asked for would let the pair diverge silently.
-        let message = format!(
-            "-x {peer}: replication is not available in this build yet; refusing to start \
-             rather than run without it"
-        );
-        return fail(&message, EX_USAGE);
-    }
+    let replication = match replication_options(settings) {
+        Ok(options) => options,
+        Err(message) => return fail(&message, EX_USAGE),
+    };
     if settings.enable_coredumps {
         if let Err(e) = settings::enable_core_dumps() {
             return fail(&e, e.exit_code());
@@ -160,6 +158,17 @@ pub fn run(settings: &Settings) -> i32 {
         Ok(sockets) => sockets,
         Err(e) => return fail(&e, EX_OSERR),
     };
+    let replication = match replication {
+        Some(options) => match crate::replication::bind(options.listen) {
+            Ok(listener) => Some((options, listener)),
+            Err(e) => {
+                let message =
+                    format!("failed to listen on replication port {}: {e}", options.listen);
+                return fail(&message, EX_OSERR);
+            }
+        },
+        None => None,
+    };
     if let Some(path) = &settings.pidfile {
         if let Err(e) = settings::write_pidfile(path, std::process::id()) {
             eprintln!("{e}");
@@ -168,7 +177,7 @@ pub fn run(settings: &Settings) -> i32 {
     if let Err(e) = crate::signals::install(&stop) {
         return fail(&e, EX_OSERR);
     }
-    let result = serve_store(Arc::clone(&shared), sockets, store);
+    let result = serve_store(Arc::clone(&shared), sockets, store, replication);
     if let Some(path) = &settings.pidfile {
         let _ = settings::remove_pidfile(path);
     }
@@ -176,6 +185,19 @@ pub fn run(settings: &Settings) -> i32 {
         Ok(_) => 0,
         Err(e) => fail(&e, EX_OSERR),
     }
+}
+
+/// With `-x`: the peer and where to listen for it (the first `-l` address, port `-X`).
+fn replication_options(settings: &Settings) -> Result<Option<ReplicationOptions>, String> {
+    let Some(peer) = &settings.repl_peer else { return Ok(None) };
+    let peer = PeerAddr::parse(peer, settings.repl_port)?;
+    let ip = settings
+        .tcp_listen_addrs()
+        .ok()
+        .and_then(|addrs| addrs.first().map(std::net::SocketAddr::ip))
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let listen = std::net::SocketAddr::new(ip, settings.repl_port);
+    Ok(Some(ReplicationOptions { peer: Some(peer), listen }))
 }
 
 /// The store for `settings` (`-m -I -f -n -M -C`).
@@ -198,7 +220,18 @@ fn serve_store(
     shared: Arc<Shared>,
     sockets: BoundSockets,
     store: Arc<Store>,
+    replication: Option<(ReplicationOptions, std::net::TcpListener)>,
 ) -> std::io::Result<StopKind> {
+    // The feed is subscribed before the first client connects, so no change is missed.
+    let replication = match replication {
+        Some((options, listener)) => Some(crate::replication::start(
+            Arc::clone(&shared),
+            Arc::clone(&store),
+            listener,
+            options,
+        )?),
+        None => None,
+    };
     let maintenance_store = Arc::clone(&store);
     let maintenance_shared = Arc::clone(&shared);
     let maintenance = move |now: u32| {
@@ -211,12 +244,17 @@ fn serve_store(
         }
     };
     let executor_shared = Arc::clone(&shared);
-    serve(
+    let result = serve(
         shared,
         sockets,
         move |_, counters| {
             CommandExecutor::new(Arc::clone(&executor_shared), Arc::clone(&store), counters)
         },
         maintenance,
-    )
+    );
+    // The workers are stopped: what they wrote is in the feed; send it, then close the link.
+    if let Some(handle) = replication {
+        handle.stop();
+    }
+    result
 }

@@ -105,10 +105,15 @@ fn a_bad_config_file_is_refused_with_its_path() {
 }
 
 #[test]
-fn asking_for_replication_is_refused_until_it_exists() {
-    let o = run(&["-p", "0", "-x", "127.0.0.2"]);
+fn a_bad_replication_peer_or_a_taken_replication_port_is_refused() {
+    let o = run(&["-p", "0", "-x", "127.0.0.2:0"]);
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
-    assert!(stderr(&o).contains("replication is not available"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("-x 127.0.0.2:0"), "{}", stderr(&o));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let o = run(&["-p", "0", "-l", "127.0.0.1", "-x", "127.0.0.2", "-X", &port]);
+    assert_eq!(o.status.code(), Some(71), "{}", stderr(&o));
+    assert!(stderr(&o).contains("failed to listen on replication port"), "{}", stderr(&o));
 }
 
 /// Kills the daemon by its pid if the test ends early.

@@ -64,7 +64,8 @@ pub struct ChangeRecord {
     pub exptime: u32,
     /// The resulting value (empty for Touch, Delete, FlushAll).
     pub value: Vec<u8>,
-    /// The item's CAS after the change (0 for Delete/FlushAll or with CAS disabled).
+    /// The item's CAS after the change; for an immediate FlushAll the CAS horizon (items below
+    /// it are gone); 0 for Delete, a delayed FlushAll or with CAS disabled.
     pub cas: u64,
     /// The item's version: a store-wide sequence number, increasing with every published
     /// record; a gap means records were lost.

@@ -492,10 +492,9 @@ impl Store {
         let at = if delay > 0 { absolute_exptime(delay, now) } else { now };
         let horizon = if self.geo.cas_enabled { at.saturating_sub(1) } else { at };
         self.oldest_live.store(horizon.max(1), Ordering::Relaxed);
+        let mut horizon_cas = 0;
         if at <= now {
-            for i in 0..self.shards.len() {
-                self.lock(i).flush_now();
-            }
+            horizon_cas = self.flush_now(None);
         }
         if self.feed.active() {
             self.feed.publish(|version| ChangeRecord {
@@ -504,7 +503,7 @@ impl Store {
                 flags: 0,
                 exptime: if at <= now { 0 } else { at },
                 value: Vec::new(),
-                cas: 0,
+                cas: horizon_cas,
                 version,
                 time: now,
                 key_binary: false,
@@ -532,6 +531,18 @@ impl Store {
         }
         self.feed.activate();
         receiver
+    }
+
+    /// Flushes every shard now: items with a CAS below the horizon are gone. The horizon is
+    /// `given` (a replicated flush's) or the highest next CAS of all shards; returns it.
+    fn flush_now(&self, given: Option<u64>) -> u64 {
+        let n = self.shards.len();
+        let horizon =
+            given.unwrap_or_else(|| (0..n).map(|i| self.lock(i).peek_cas()).max().unwrap_or(0));
+        for i in 0..n {
+            self.lock(i).flush_now(horizon);
+        }
+        horizon
     }
 
     /// Puts every CAS value this store hands out from now on in `lane` of `lanes` (0-based):
@@ -603,9 +614,7 @@ impl Store {
                 let horizon = if self.geo.cas_enabled { at.saturating_sub(1) } else { at };
                 self.oldest_live.store(horizon.max(1), Ordering::Relaxed);
                 if at <= now {
-                    for i in 0..self.shards.len() {
-                        self.lock(i).flush_now();
-                    }
+                    self.flush_now((rec.cas != 0).then_some(rec.cas));
                 }
                 Ok(true)
             }
@@ -633,6 +642,7 @@ impl Store {
                 };
                 let mut shard = self.shard(hash);
                 let r = shard.store(&ctx, hash, &a)?;
+                shard.advance_cas_past(rec.cas);
                 if rec.op == ChangeOp::Invalidate {
                     shard.delete(&ctx, &rec.key, hash, None, Some((None, None)));
                 }

@@ -268,6 +268,9 @@ fn general(exec: &CommandExecutor, out: &mut Vec<u8>) {
     if shared.config.idle_timeout > 0 {
         stat(out, "idle_kicks", ours.idle_kicks);
     }
+    if let Some(status) = shared.replication.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        status.encode_stats(out);
+    }
     encode_end(out);
 }
 

@@ -185,6 +185,8 @@ pub(crate) struct Shard {
     pub c: Counters,
     next_cas: u64,
     cas_stride: u64,
+    /// The smallest CAS of this shard's lane: every value it hands out is `base + k * stride`.
+    cas_base: u64,
     pub oldest_cas: u64,
     /// The old value of an append/prepend while the new item is written.
     scratch: Vec<u8>,
@@ -243,6 +245,7 @@ impl Shard {
             c: Counters::default(),
             next_cas: shard_idx as u64 + 1,
             cas_stride: geo.shards as u64,
+            cas_base: shard_idx as u64 + 1,
             oldest_cas: 0,
             scratch: Vec::new(),
             move_buf: Vec::new(),
@@ -275,11 +278,28 @@ impl Shard {
     /// use different lanes, so a CAS value names one write on either node). The next value is
     /// the first one of the new lane that is not below the old next value.
     pub fn set_cas_lane(&mut self, shard_idx: usize, shards: usize, lane: u64, lanes: u64) {
-        let stride = shards as u64 * lanes.max(1);
-        let base = shard_idx as u64 + 1 + lane * shards as u64;
-        let next = self.next_cas.max(base);
-        self.next_cas = next + (stride - (next - base) % stride) % stride;
-        self.cas_stride = stride;
+        self.cas_stride = shards as u64 * lanes.max(1);
+        self.cas_base = shard_idx as u64 + 1 + lane * shards as u64;
+        self.next_cas = self.lane_value_at_least(self.next_cas);
+    }
+
+    /// Makes every later CAS of this shard exceed `seen` (a Lamport clock over the CAS values
+    /// of both replicating nodes, so CAS order follows causality across the pair).
+    pub fn advance_cas_past(&mut self, seen: u64) {
+        if self.cas_enabled && seen >= self.next_cas {
+            self.next_cas = self.lane_value_at_least(seen.saturating_add(1));
+        }
+    }
+
+    /// The smallest value of this shard's lane that is `>= at_least`.
+    fn lane_value_at_least(&self, at_least: u64) -> u64 {
+        let next = at_least.max(self.cas_base);
+        let over = (next - self.cas_base) % self.cas_stride;
+        if over == 0 {
+            next
+        } else {
+            next + (self.cas_stride - over)
+        }
     }
 
     /// The CAS the next write would get (flush_all uses it as the flush horizon).
@@ -720,9 +740,14 @@ impl Shard {
         Ok(SetResult { outcome: StoreOutcome::Stored, cas })
     }
 
-    /// Immediate flush: items with a CAS below the current one are gone.
-    pub fn flush_now(&mut self) {
-        self.oldest_cas = self.peek_cas();
+    /// Immediate flush: items with a CAS below `horizon` are gone (the store passes the
+    /// highest next CAS of all shards, or the one a replicated flush carries); later writes get
+    /// a CAS at or above it.
+    pub fn flush_now(&mut self, horizon: u64) {
+        if self.cas_enabled {
+            self.oldest_cas = horizon;
+            self.next_cas = self.lane_value_at_least(horizon);
+        }
     }
 }
 
