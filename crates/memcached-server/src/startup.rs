@@ -197,7 +197,19 @@ fn replication_options(settings: &Settings) -> Result<Option<ReplicationOptions>
         .and_then(|addrs| addrs.first().map(std::net::SocketAddr::ip))
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let listen = std::net::SocketAddr::new(ip, settings.repl_port);
-    Ok(Some(ReplicationOptions { peer: Some(peer), listen }))
+    let secret = match &settings.repl_secret_file {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .map_err(|e| format!("cannot read replication secret {}: {e}", path.display()))?;
+            let secret = text.trim_ascii().to_vec();
+            if secret.is_empty() {
+                return Err(format!("replication secret {} is empty", path.display()));
+            }
+            Some(secret)
+        }
+        None => None,
+    };
+    Ok(Some(ReplicationOptions { peer: Some(peer), listen, secret }))
 }
 
 /// The store for `settings` (`-m -I -f -n -M -C`).

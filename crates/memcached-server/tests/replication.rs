@@ -246,3 +246,27 @@ fn garbage_on_the_replication_port_is_refused_without_harm() {
     assert_eq!(get(&mut ca, "keep").as_deref(), Some("k"));
     assert_eq!(stat(&mut ca, "repl_link"), "up");
 }
+
+#[test]
+fn a_shared_secret_gates_the_link() {
+    let dir = std::env::temp_dir();
+    let secret = |name: &str, text: &str| {
+        let path = dir.join(format!("mc-repl-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (right, wrong) = (secret("right", "s3cret\n"), secret("wrong", "other"));
+    let (pa, pb) = (repl_port(), repl_port());
+    let a = start_node(pa, pb, &["--repl-secret-file", &right]);
+    let b = start_node(pb, pa, &["--repl-secret-file", &wrong]);
+    let (mut ca, mut cb) = (a.server.connect(), b.server.connect());
+    ca.roundtrip("set guarded 0 0 1\r\ng\r\n", "STORED\r\n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_ne!(stat(&mut ca, "repl_link"), "up");
+    assert_eq!(get(&mut cb, "guarded"), None, "no link without the same secret");
+    drop(b);
+    let b = start_node(pb, pa, &["--repl-secret-file", &right]);
+    wait_linked(&b);
+    let mut cb = b.server.connect();
+    wait_value(&mut cb, "guarded", Some("g"));
+}

@@ -61,6 +61,8 @@ pub struct ReplicationOptions {
     pub peer: Option<PeerAddr>,
     /// Where we listen for the peer (`-l` address, `-X` port).
     pub listen: SocketAddr,
+    /// `--repl-secret-file`'s contents: the peer must prove it holds the same.
+    pub secret: Option<Vec<u8>>,
 }
 
 /// Binds the replication port (before threads start, so errors are reported at startup).
@@ -106,7 +108,12 @@ pub fn start(
     let mut listener = TcpListener::from_std(listener);
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     let node_id = random_u64() | 1;
-    let config = ReplConfig { node_id, started_unix_ms: unix_ms(), ..ReplConfig::default() };
+    let config = ReplConfig {
+        node_id,
+        started_unix_ms: unix_ms(),
+        secret: options.secret.clone(),
+        ..ReplConfig::default()
+    };
     *shared.replication.lock().unwrap_or_else(|e| e.into_inner()) =
         Some(ReplicationStatus::new(options.peer.as_ref().map(ToString::to_string), node_id));
     let stop = Arc::new(AtomicBool::new(false));

@@ -49,6 +49,7 @@ pub(crate) enum Opt {
     NapiIds,
     ReplPeer,
     ReplPort,
+    ReplSecretFile,
     ConfigFile,
 }
 
@@ -120,6 +121,7 @@ const OPTIONS: &[OptSpec] = &[
     spec(Opt::NapiIds, Some('N'), Some("napi-ids"), Arg::Required),
     spec(Opt::ReplPeer, Some('x'), Some("repl-peer"), Arg::Required),
     spec(Opt::ReplPort, Some('X'), Some("repl-port"), Arg::Required),
+    spec(Opt::ReplSecretFile, None, Some("repl-secret-file"), Arg::Required),
     spec(Opt::ConfigFile, None, Some("config-file"), Arg::Required),
 ];
 
@@ -514,6 +516,13 @@ pub(crate) fn apply_option(
                     )))
                 }
             };
+        }
+        Opt::ReplSecretFile => {
+            let v = value_of(opt, value).trim();
+            if v.is_empty() {
+                return Err(SettingsError::invalid("--repl-secret-file needs a file name"));
+            }
+            s.repl_secret_file = Some(PathBuf::from(v));
         }
         Opt::Help | Opt::Version | Opt::License | Opt::ConfigFile => {}
     }

@@ -127,6 +127,7 @@ fn flag_for_key(key: &str) -> Option<Opt> {
         "napi_ids" => Opt::NapiIds,
         "repl_peer" => Opt::ReplPeer,
         "repl_port" => Opt::ReplPort,
+        "repl_secret_file" => Opt::ReplSecretFile,
         _ => return None,
     })
 }

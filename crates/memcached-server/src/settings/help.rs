@@ -78,6 +78,9 @@ const HELP_BODY: &str = "\
 -x, --repl-peer=<host>    replication peer (repcached): copy every change to and
                           from the memcached-server at <host>
 -X, --repl-port=<num>     replication TCP port (default: 11212)
+    --repl-secret-file=<file>
+                          both peers must hold the same secret (file contents)
+                          to link; without it any host reaching -X can link
     --config-file=<file>  read settings from a TOML file; flags win over it
 -o, --extended            comma separated list of extended options
                           most options have a 'no_' prefix to disable

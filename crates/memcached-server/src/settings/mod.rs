@@ -269,6 +269,8 @@ pub struct Settings {
     pub repl_peer: Option<String>,
     /// `-X`, `--repl-port`: the replication TCP port (default 11212).
     pub repl_port: u16,
+    /// `--repl-secret-file`: a file whose contents both nodes must share to link.
+    pub repl_secret_file: Option<PathBuf>,
 
     // ---- bookkeeping ---------------------------------------------------------------------
     /// `--config-file`: the TOML file these settings were read from, if any.
@@ -346,6 +348,7 @@ impl Default for Settings {
             read_buf_mem_limit: 0,
             repl_peer: None,
             repl_port: 11212,
+            repl_secret_file: None,
             config_file: None,
             warnings: Vec::new(),
         }
