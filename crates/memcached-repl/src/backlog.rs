@@ -79,6 +79,8 @@ pub(crate) struct Slot {
     pub write: Option<(u64, Stamp)>,
     /// A touch made after `write` (or with no write in flight).
     pub touch: Option<(u64, Stamp)>,
+    /// A newer peer touch applied on top of `write`: its exptime goes with a re-apply.
+    pub peer_exptime: Option<u32>,
 }
 
 /// Local changes sent (or to be sent) and not acked by the peer yet.
@@ -110,7 +112,7 @@ impl InFlight {
         if rec.op == ChangeOp::Touch {
             slot.touch = Some((seq, stamp));
         } else {
-            *slot = Slot { write: Some((seq, stamp)), touch: None };
+            *slot = Slot { write: Some((seq, stamp)), touch: None, peer_exptime: None };
         }
     }
 
@@ -123,7 +125,48 @@ impl InFlight {
         let owned = |part: Option<(u64, Stamp)>| {
             part.filter(|(seq, _)| backlog.get(*seq).is_some_and(|e| e.record.key == key))
         };
-        Slot { write: owned(slot.write), touch: owned(slot.touch) }
+        Slot { write: owned(slot.write), touch: owned(slot.touch), peer_exptime: slot.peer_exptime }
+    }
+
+    /// A peer touch newer than our in-flight write of `key` was applied on top of it.
+    pub fn peer_touched(&mut self, key: &[u8], exptime: u32) {
+        if let Some(slot) = self.slots.get_mut(&self.hasher.hash_one(key)) {
+            if slot.write.is_some() {
+                slot.peer_exptime = Some(exptime);
+            }
+        }
+    }
+
+    /// A peer change of `key` with `stamp` was applied: our in-flight parts older than it lost
+    /// (on both nodes), so they no longer protect the key nor get re-applied. A touch only
+    /// beats our touch.
+    pub fn beaten(&mut self, key: &[u8], stamp: Stamp, incoming_touch: bool) {
+        let h = self.hash(key);
+        let Some(slot) = self.slots.get_mut(&h) else { return };
+        if !incoming_touch && slot.write.is_some_and(|(_, s)| s < stamp) {
+            slot.write = None;
+            slot.peer_exptime = None;
+        }
+        if slot.touch.is_some_and(|(_, s)| s < stamp) {
+            slot.touch = None;
+        }
+        if slot.write.is_none() && slot.touch.is_none() {
+            self.slots.remove(&h);
+        }
+    }
+
+    /// A peer flush with `stamp` was applied: everything of ours older than it is gone on both
+    /// nodes (our older flush too: the peer drops it as superseded).
+    pub fn flushed(&mut self, stamp: Stamp) {
+        self.slots.retain(|_, slot| {
+            slot.write = slot.write.filter(|(_, s)| *s > stamp);
+            if slot.write.is_none() {
+                slot.peer_exptime = None;
+            }
+            slot.touch = slot.touch.filter(|(_, s)| *s > stamp);
+            slot.write.is_some() || slot.touch.is_some()
+        });
+        self.flush = self.flush.filter(|(_, s)| *s > stamp);
     }
 
     /// The entry `e` left the backlog (acked or trimmed): forget what points at it.
@@ -135,6 +178,7 @@ impl InFlight {
         if let Some(slot) = self.slots.get_mut(&h) {
             if slot.write.is_some_and(|(s, _)| s == e.seq) {
                 slot.write = None;
+                slot.peer_exptime = None;
             }
             if slot.touch.is_some_and(|(s, _)| s == e.seq) {
                 slot.touch = None;
@@ -152,15 +196,16 @@ impl InFlight {
         }
     }
 
-    /// Every (seq) of a write or touch in flight with a stamp above `above`, in seq order.
-    pub fn newer_than(&self, above: Stamp) -> Vec<u64> {
-        let mut seqs: Vec<u64> = self
+    /// Every write or touch in flight with a stamp above `above`, in seq order: (seq, the
+    /// exptime of a newer peer touch to apply with it).
+    pub fn newer_than(&self, above: Stamp) -> Vec<(u64, Option<u32>)> {
+        let mut seqs: Vec<(u64, Option<u32>)> = self
             .slots
             .values()
-            .flat_map(|s| [s.write, s.touch])
+            .flat_map(|s| [s.write.map(|w| (w, s.peer_exptime)), s.touch.map(|t| (t, None))])
             .flatten()
-            .filter(|(_, st)| *st > above)
-            .map(|(seq, _)| seq)
+            .filter(|((_, st), _)| *st > above)
+            .map(|((seq, _), exp)| (seq, exp))
             .collect();
         seqs.sort_unstable();
         seqs

@@ -18,7 +18,8 @@
 //! | 4    | Change         | seq u64, stamp.clock u64, stamp.node u64, op u8, flags u32,         |
 //! |      |                | exptime u32 (absolute unix s), cas u64, time u32, key_binary u8,    |
 //! |      |                | key_len u16, key, value (rest of the frame)                         |
-//! | 5    | SnapshotBegin  | mode u8 (0 overwrite, 1 if-absent, 2 replace), base_seq u64         |
+//! | 5    | SnapshotBegin  | mode u8 (0 overwrite, 1 if-absent, 2 replace), base_seq u64,        |
+//! |      |                | seen_seq u64 (last seq the sender had received from the receiver)   |
 //! | 6    | SnapshotItem   | op u8, flags u32, exptime u32, cas u64, time u32, key_binary u8,    |
 //! |      |                | key_len u16, key, value (rest)                                      |
 //! | 7    | SnapshotEnd    | items u64                                                           |
@@ -120,8 +121,11 @@ pub enum Frame {
     SnapshotBegin {
         /// How to apply the items.
         mode: SnapshotMode,
-        /// Sender's last change seq when the snapshot started.
+        /// A fresh seq of the sender; the snapshot covers its changes up to it.
         base_seq: u64,
+        /// The last seq the sender had received from the receiver (detects two snapshots
+        /// crossing on the link).
+        seen_seq: u64,
     },
     /// One live item (`record.version` is 0 on decode).
     SnapshotItem(ChangeRecord),
@@ -299,7 +303,7 @@ impl Frame {
                 out.extend_from_slice(&n.to_be_bytes());
                 finish(out, at);
             }
-            Frame::SnapshotBegin { mode, base_seq } => {
+            Frame::SnapshotBegin { mode, base_seq, seen_seq } => {
                 let at = begin(out, T_SNAP_BEGIN);
                 out.push(match mode {
                     SnapshotMode::Overwrite => 0,
@@ -307,6 +311,7 @@ impl Frame {
                     SnapshotMode::Replace => 2,
                 });
                 out.extend_from_slice(&base_seq.to_be_bytes());
+                out.extend_from_slice(&seen_seq.to_be_bytes());
                 finish(out, at);
             }
             Frame::SnapshotEnd { items } => {
@@ -490,8 +495,9 @@ pub fn decode(buf: &[u8], max_frame: usize) -> Result<Option<(Frame, usize)>, Fr
                 _ => return Err(FrameError::BadField("snapshot mode")),
             };
             let base_seq = r.u64()?;
+            let seen_seq = r.u64()?;
             r.end()?;
-            Frame::SnapshotBegin { mode, base_seq }
+            Frame::SnapshotBegin { mode, base_seq, seen_seq }
         }
         T_SNAP_ITEM => Frame::SnapshotItem(r.record_tail(0)?),
         T_SNAP_END => {
@@ -573,9 +579,13 @@ mod tests {
         round_trip(Frame::Resync { kind: ResyncKind::None });
         round_trip(Frame::Resync { kind: ResyncKind::Partial { changes: 42 } });
         round_trip(Frame::Resync { kind: ResyncKind::Full });
-        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::Overwrite, base_seq: 1 });
-        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::IfAbsent, base_seq: 2 });
-        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::Replace, base_seq: 3 });
+        round_trip(Frame::SnapshotBegin {
+            mode: SnapshotMode::Overwrite,
+            base_seq: 1,
+            seen_seq: 0,
+        });
+        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::IfAbsent, base_seq: 2, seen_seq: 9 });
+        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::Replace, base_seq: 3, seen_seq: 1 });
         round_trip(Frame::SnapshotEnd { items: 99 });
         round_trip(Frame::Ack { seq: u64::MAX });
         round_trip(Frame::Ping);

@@ -27,7 +27,7 @@
 //!                   <────────────────────────────── Resync{...}
 //!   LinkUp{to_peer, from_peer, cas_lane, clock_skew_ms}      LinkUp{...}
 //!   to_peer = Partial: resend backlog seqs > Sb
-//!   to_peer = Full:    SnapshotBegin{mode, base_seq}, SnapshotRequested -> driver streams
+//!   to_peer = Full:    SnapshotBegin{mode, base, seen}, SnapshotRequested -> driver streams
 //!                      snapshot_item()... snapshot_end() -> SnapshotEnd{items}
 //! ```
 //!

@@ -10,11 +10,12 @@
 //!                         (Close event emitted; input ignored until disconnected())
 //! ```
 //!
-//! Why snapshot items need no stamp: the link is FIFO in both directions and an Ack is queued at
-//! the end of the `receive` call that processed the acked changes, before the driver can read
-//! any further item from its store. So when an item for key K reaches us while our write of K
-//! is still unacked, the peer read that item before it processed our write: the peer will apply
-//! our write (or send us a newer one), and the item must be dropped. The same holds for an item
+//! Why snapshot items need no stamp: the link is FIFO in both directions and an Ack is queued
+//! only when the driver has taken every event (`poll_event` returned `None`), i.e. after it
+//! applied the acked changes to its store. So when an item for key K reaches us while our write
+//! of K is still unacked, the peer read that item before it was done applying our write: the
+//! peer ends with our write (or a newer one of its own, which it sends us), and the item must be
+//! dropped. The same holds for an item
 //! that arrives while our flush_all is unacked: the peer will flush it.
 //!
 //! Back-pressure: when more than `max_output_bytes` wait to be written the session asks to
@@ -74,6 +75,8 @@ struct Conn {
     peer: Option<Hello>,
     peer_auth_ok: bool,
     peer_resync: Option<ResyncKind>,
+    /// What our Resync frame told the peer.
+    to_peer: Option<ResyncKind>,
     linked: bool,
     closing: bool,
     /// Highest change seq received on this link.
@@ -83,6 +86,12 @@ struct Conn {
     sent_seq: u64,
     snap_out: Option<SnapshotOut>,
     snap_in: Option<SnapshotIn>,
+    /// After a reconnect: (seq the peer applied, peer changes still to come in its partial
+    /// resend). The ack of that seq waits for the resend: acking at once would drop the
+    /// protection of our writes against the peer's older writes it is about to resend.
+    deferred_ack: Option<(u64, u64)>,
+    /// Base seq of our latest snapshot on this link.
+    last_snap_seq: Option<u64>,
 }
 
 /// The replication session (see the module doc).
@@ -97,6 +106,8 @@ pub struct ReplSession {
     lost_hole: u64,
     /// Highest seq the peer acked.
     acked: u64,
+    /// Unacked backlog entries were trimmed: both directions resync fully next time.
+    protection_lost: bool,
     backlog: Backlog,
     inflight: InFlight,
     applied: AppliedFrom,
@@ -119,6 +130,7 @@ impl ReplSession {
             last_seq: 0,
             lost_hole: 0,
             acked: 0,
+            protection_lost: false,
             backlog: Backlog::default(),
             inflight: InFlight::new(),
             applied: AppliedFrom::default(),
@@ -171,10 +183,26 @@ impl ReplSession {
         self.check_output();
     }
 
+    /// Keeps the backlog within `backlog_bytes`. Every entry in it is unacked, and conflict
+    /// resolution needs it (key check, re-apply after a peer flush) for as long as the peer may
+    /// still send changes older than it. So while a connection exists, a backlog over budget
+    /// closes it (`Close(Backpressure)`: a peer that far behind is cut off); without one, the
+    /// oldest entries go, and since the peer may have applied them unacked, their protection
+    /// is gone: the next link is a full resync both ways (`protection_lost`).
     fn trim_by_size(&mut self) {
+        if self.backlog.bytes() <= self.cfg.backlog_bytes {
+            return;
+        }
+        if self.conn.is_some() {
+            self.close(CloseReason::Backpressure);
+            return;
+        }
         while self.backlog.bytes() > self.cfg.backlog_bytes {
             match self.backlog.pop_front() {
-                Some(e) => self.inflight.forget(&e),
+                Some(e) => {
+                    self.inflight.forget(&e);
+                    self.protection_lost = true;
+                }
                 None => break,
             }
         }
@@ -186,21 +214,30 @@ impl ReplSession {
         self.stats.local_losses += 1;
         self.last_seq += 1;
         self.lost_hole = self.last_seq;
-        let last_seq = self.last_seq;
+        if self.conn.as_ref().is_some_and(|c| !c.linked) {
+            // The Resync we may have sent already promised a partial resync.
+            self.close(CloseReason::Backpressure);
+            return;
+        }
         let Some(c) = self.linked_conn() else { return };
         c.last_sent = now;
         match c.snap_out.as_mut() {
             Some(s) => s.restart = true,
-            None => {
-                c.snap_out =
-                    Some(SnapshotOut { mode: SnapshotMode::Replace, items: 0, restart: false });
-                c.sent_seq = last_seq;
-                Frame::SnapshotBegin { mode: SnapshotMode::Replace, base_seq: last_seq }
-                    .encode(&mut self.out);
-                self.stats.full_resyncs_sent += 1;
-                self.events.push_back(ReplEvent::SnapshotRequested);
-            }
+            None => self.start_snapshot(SnapshotMode::Replace),
         }
+    }
+
+    /// Queues a SnapshotBegin with a fresh seq and asks the driver for the items.
+    fn start_snapshot(&mut self, mode: SnapshotMode) {
+        self.last_seq += 1;
+        let base_seq = self.last_seq;
+        let Some(c) = self.conn.as_mut() else { return };
+        c.sent_seq = base_seq;
+        c.last_snap_seq = Some(base_seq);
+        c.snap_out = Some(SnapshotOut { mode, items: 0, restart: false });
+        Frame::SnapshotBegin { mode, base_seq, seen_seq: c.last_received }.encode(&mut self.out);
+        self.stats.full_resyncs_sent += 1;
+        self.events.push_back(ReplEvent::SnapshotRequested);
     }
 
     /// A transport connected (dialed or accepted). Queues our Hello. `local_items` = items in
@@ -211,7 +248,12 @@ impl ReplSession {
         }
         self.connections += 1;
         let nonce = auth::nonce(self.nonce_seed, self.cfg.node_id, unix_ms, self.connections);
-        let claimed = if self.applied.complete { self.applied } else { AppliedFrom::default() };
+        // Claiming nothing makes the peer send a full copy too (see `trim_by_size`).
+        let claimed = if self.applied.complete && !self.protection_lost {
+            self.applied
+        } else {
+            AppliedFrom::default()
+        };
         Frame::Hello(Hello {
             magic: MAGIC,
             version: VERSION,
@@ -233,6 +275,7 @@ impl ReplSession {
             peer: None,
             peer_auth_ok: false,
             peer_resync: None,
+            to_peer: None,
             linked: false,
             closing: false,
             last_received: 0,
@@ -240,6 +283,8 @@ impl ReplSession {
             sent_seq: 0,
             snap_out: None,
             snap_in: None,
+            deferred_ack: None,
+            last_snap_seq: None,
         });
     }
 
@@ -247,6 +292,7 @@ impl ReplSession {
     /// is kept for a partial resync later.
     pub fn disconnected(&mut self, _now: Instant) {
         self.conn = None;
+        self.trim_by_size();
         self.out.clear();
         self.out_start = 0;
         self.in_buf.clear();
@@ -296,13 +342,17 @@ impl ReplSession {
         if self.conn.as_ref().is_some_and(|c| !c.closing) {
             self.in_buf = buf;
         }
+        self.check_output();
+    }
+
+    /// Queues an Ack for what was received, once the driver has taken every event (so every
+    /// Apply was carried out and a snapshot item read after this point includes them).
+    fn ack_if_due(&mut self) {
         let Some(c) = self.conn.as_mut().filter(|c| c.linked && !c.closing) else { return };
         if c.last_received > c.last_ack_sent {
             c.last_ack_sent = c.last_received;
-            c.last_sent = now;
             Frame::Ack { seq: c.last_received }.encode(&mut self.out);
         }
-        self.check_output();
     }
 
     /// Decodes and handles whole frames from `data`; returns the bytes consumed.
@@ -347,7 +397,9 @@ impl ReplSession {
             Frame::Close { .. } => Err(CloseReason::PeerClosed),
             _ if !linked => Err(protocol("data frame before the handshake finished")),
             Frame::Change { seq, stamp, record } => self.on_change(seq, stamp, record),
-            Frame::SnapshotBegin { mode, base_seq } => self.on_snapshot_begin(mode, base_seq),
+            Frame::SnapshotBegin { mode, base_seq, seen_seq } => {
+                self.on_snapshot_begin(mode, base_seq, seen_seq)
+            }
             Frame::SnapshotItem(rec) => self.on_snapshot_item(rec),
             Frame::SnapshotEnd { items } => self.on_snapshot_end(items),
             Frame::Ack { seq } => {
@@ -400,6 +452,7 @@ impl ReplSession {
         Frame::Resync { kind }.encode(&mut self.out);
         if let Some(c) = self.conn.as_mut() {
             c.peer = Some(h);
+            c.to_peer = Some(kind);
         }
         Ok(())
     }
@@ -425,7 +478,11 @@ impl ReplSession {
     /// What the peer needs from us, from its Hello.
     fn decide_to_peer(&self, h: &Hello) -> ResyncKind {
         let s = h.applied_seq;
-        if h.applied_node != self.cfg.node_id || s > self.last_seq || s < self.lost_hole {
+        if h.applied_node != self.cfg.node_id
+            || s > self.last_seq
+            || s < self.lost_hole
+            || self.protection_lost
+        {
             return ResyncKind::Full;
         }
         if s == self.last_seq {
@@ -445,16 +502,24 @@ impl ReplSession {
         if c.linked || c.peer.is_none() || (secret && !c.peer_auth_ok) {
             return;
         }
-        let (Some(peer), Some(from_peer)) = (c.peer.clone(), c.peer_resync) else { return };
-        // Recomputed: the backlog may have been trimmed since the Resync frame went out; the
-        // peer accepts a SnapshotBegin at any time.
-        let to_peer = self.decide_to_peer(&peer);
-        let Some(c) = self.conn.as_mut() else { return };
+        let (Some(peer), Some(told_peer), Some(peer_told)) =
+            (c.peer.clone(), c.to_peer, c.peer_resync)
+        else {
+            return;
+        };
+        // A full copy in either direction makes both directions full: partial resends after a
+        // full copy cannot be resolved against snapshot items (which carry no stamps), while
+        // two crossing snapshots merge deterministically (older node wins common keys).
+        let (to_peer, from_peer) = if told_peer == ResyncKind::Full || peer_told == ResyncKind::Full
+        {
+            (ResyncKind::Full, ResyncKind::Full)
+        } else {
+            (told_peer, peer_told)
+        };
         c.linked = true;
         c.last_sent = now;
         c.last_received = if from_peer == ResyncKind::Full { 0 } else { c.claimed.seq };
         c.last_ack_sent = c.last_received;
-        let peer_items = peer.local_items;
         self.stats.links_established += 1;
         self.stats.peer_node = peer.node_id;
         self.stats.linked = true;
@@ -468,33 +533,30 @@ impl ReplSession {
         match to_peer {
             ResyncKind::Full => {
                 // The snapshot covers every change so far: nothing older is sent any more, so
-                // nothing older is in flight.
+                // nothing older is in flight (the peer clears its side the same way).
                 self.ack_all();
-                let mode = if peer_items == 0 {
+                let ours = (self.cfg.started_unix_ms, self.cfg.node_id);
+                let mode = if ours < (peer.started_unix_ms, peer.node_id) {
                     SnapshotMode::Overwrite
-                } else if from_peer == ResyncKind::Full {
-                    let ours = (self.cfg.started_unix_ms, self.cfg.node_id);
-                    if ours < (peer.started_unix_ms, peer.node_id) {
-                        SnapshotMode::Overwrite
-                    } else {
-                        SnapshotMode::IfAbsent
-                    }
                 } else {
-                    SnapshotMode::Replace
+                    SnapshotMode::IfAbsent
                 };
-                let base_seq = self.last_seq;
-                if let Some(c) = self.conn.as_mut() {
-                    c.sent_seq = base_seq;
-                    c.snap_out = Some(SnapshotOut { mode, items: 0, restart: false });
-                }
-                Frame::SnapshotBegin { mode, base_seq }.encode(&mut self.out);
-                self.stats.full_resyncs_sent += 1;
-                self.events.push_back(ReplEvent::SnapshotRequested);
+                self.start_snapshot(mode);
             }
             ResyncKind::None | ResyncKind::Partial { .. } => {
-                self.on_ack(peer.applied_seq);
+                // What the peer applied is acked only after its own resend reached us: those
+                // are changes it made before it applied ours, and our in-flight entries must
+                // still protect against the older ones among them (see `deferred_ack`).
+                match from_peer {
+                    ResyncKind::Partial { changes } if changes > 0 => {
+                        if let Some(c) = self.conn.as_mut() {
+                            c.deferred_ack = Some((peer.applied_seq, changes));
+                        }
+                    }
+                    _ => self.on_ack(peer.applied_seq),
+                }
                 let mut sent = 0u64;
-                for e in self.backlog.iter() {
+                for e in self.backlog.iter().filter(|e| e.seq > peer.applied_seq) {
                     frame::encode_change(&mut self.out, e.seq, e.stamp, &e.record);
                     sent += 1;
                 }
@@ -527,6 +589,7 @@ impl ReplSession {
     fn ack_all(&mut self) {
         self.on_ack(self.last_seq);
         self.inflight.clear();
+        self.protection_lost = false;
     }
 
     /// Re-applies our in-flight writes and touches newer than `above` (and newer than our own
@@ -536,9 +599,13 @@ impl ReplSession {
             Some((_, f)) if f > above => f,
             _ => above,
         };
-        for seq in self.inflight.newer_than(floor) {
+        for (seq, peer_exptime) in self.inflight.newer_than(floor) {
             if let Some(e) = self.backlog.get(seq) {
-                self.events.push_back(ReplEvent::Apply(e.record.clone(), ApplyMode::Overwrite));
+                let mut rec = e.record.clone();
+                if let Some(exptime) = peer_exptime {
+                    rec.exptime = exptime;
+                }
+                self.events.push_back(ReplEvent::Apply(rec, ApplyMode::Overwrite));
             }
         }
     }
@@ -549,12 +616,35 @@ impl ReplSession {
     }
 
     fn on_change(&mut self, seq: u64, stamp: Stamp, rec: ChangeRecord) -> Result<(), CloseReason> {
+        self.resolve_change(seq, stamp, rec)?;
+        let due = self.conn.as_mut().and_then(|c| match c.deferred_ack {
+            Some((acked, 0)) => {
+                c.deferred_ack = None;
+                Some(acked)
+            }
+            _ => None,
+        });
+        if let Some(acked) = due {
+            self.on_ack(acked);
+        }
+        Ok(())
+    }
+
+    fn resolve_change(
+        &mut self,
+        seq: u64,
+        stamp: Stamp,
+        rec: ChangeRecord,
+    ) -> Result<(), CloseReason> {
         let peer_node = self.stats.peer_node;
         let Some(c) = self.conn.as_mut() else { return Ok(()) };
         if seq <= c.last_received {
             return Err(protocol("change sequence went backwards"));
         }
         c.last_received = seq;
+        if let Some((_, left)) = c.deferred_ack.as_mut() {
+            *left = left.saturating_sub(1);
+        }
         if c.snap_in.is_none() {
             self.applied = AppliedFrom { node: peer_node, seq, complete: true };
         }
@@ -568,6 +658,7 @@ impl ReplSession {
         }
         if rec.op == ChangeOp::FlushAll {
             self.emit_apply(rec, ApplyMode::Overwrite);
+            self.inflight.flushed(stamp);
             self.reapply_inflight(stamp);
             return Ok(());
         }
@@ -582,6 +673,13 @@ impl ReplSession {
             self.stats.conflicts_local_won += 1;
             return Ok(());
         }
+        let incoming_touch = rec.op == ChangeOp::Touch;
+        if slot.write.is_some() || slot.touch.is_some() {
+            self.inflight.beaten(&rec.key, stamp, incoming_touch);
+            if incoming_touch && slot.write.is_some() {
+                self.inflight.peer_touched(&rec.key, rec.exptime);
+            }
+        }
         self.emit_apply(rec, ApplyMode::Overwrite);
         if let Some((tseq, _)) = slot.touch.filter(|_| newer(slot.touch)) {
             if let Some(e) = self.backlog.get(tseq) {
@@ -591,13 +689,42 @@ impl ReplSession {
         Ok(())
     }
 
-    fn on_snapshot_begin(&mut self, mode: SnapshotMode, base: u64) -> Result<(), CloseReason> {
+    fn on_snapshot_begin(
+        &mut self,
+        mode: SnapshotMode,
+        base: u64,
+        seen: u64,
+    ) -> Result<(), CloseReason> {
+        let ours = (self.cfg.started_unix_ms, self.cfg.node_id);
         let Some(c) = self.conn.as_mut() else { return Ok(()) };
         if base < c.last_received {
             return Err(protocol("snapshot base behind changes already received"));
         }
+        let Some(peer) = c.peer.as_ref() else { return Err(protocol("no hello")) };
+        // Two snapshots crossing (each sent before its sender saw the other's): both sides
+        // apply them as a merge, the older node's values winning common keys, whatever modes
+        // were asked for; otherwise the two Replace flushes would swap the stores.
+        let crossing = c.last_snap_seq.is_some_and(|ours_seq| seen < ours_seq);
+        let mode = if !crossing {
+            if mode == SnapshotMode::Replace && self.inflight.flush.is_some() {
+                // Our own flush is on its way: our store holds nothing older than it, the items
+                // read before the peer applies it are dropped (see `on_snapshot_item`), and
+                // flushing here would also wipe the peer's newer live changes we applied.
+                SnapshotMode::Overwrite
+            } else {
+                mode
+            }
+        } else if (peer.started_unix_ms, peer.node_id) < ours {
+            SnapshotMode::Overwrite
+        } else {
+            SnapshotMode::IfAbsent
+        };
         c.last_received = base;
         c.snap_in = Some(SnapshotIn { mode, items: 0 });
+        let deferred = c.deferred_ack.take();
+        if let Some((acked, _)) = deferred {
+            self.on_ack(acked);
+        }
         self.applied.complete = false;
         if mode == SnapshotMode::Replace {
             let flush = ChangeRecord {
@@ -659,8 +786,16 @@ impl ReplSession {
     }
 
     /// Next event for the driver.
+    ///
+    /// Take events until `None` and carry each one out before taking the next: the Ack for
+    /// received changes is queued when the queue runs empty, and the conflict rules rely on it
+    /// being queued after those changes were applied to the store.
     pub fn poll_event(&mut self) -> Option<ReplEvent> {
-        self.events.pop_front()
+        let ev = self.events.pop_front();
+        if ev.is_none() {
+            self.ack_if_due();
+        }
+        ev
     }
 
     /// Bytes to write now (empty slice if none). Then `consume_output(n)` with what was written.
@@ -697,18 +832,13 @@ impl ReplSession {
 
     /// The snapshot walk is done.
     pub fn snapshot_end(&mut self, now: Instant) {
-        let last_seq = self.last_seq;
         let Some(c) = self.conn.as_mut().filter(|c| c.linked && !c.closing) else { return };
         let Some(s) = c.snap_out.as_mut() else { return };
         c.last_sent = now;
         if s.restart {
             // Records were lost during the walk: the peer stays "incomplete" and we walk again.
-            s.restart = false;
-            s.items = 0;
-            c.sent_seq = last_seq;
-            Frame::SnapshotBegin { mode: s.mode, base_seq: last_seq }.encode(&mut self.out);
-            self.stats.full_resyncs_sent += 1;
-            self.events.push_back(ReplEvent::SnapshotRequested);
+            let mode = s.mode;
+            self.start_snapshot(mode);
         } else {
             let items = s.items;
             c.snap_out = None;

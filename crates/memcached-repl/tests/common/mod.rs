@@ -1,0 +1,316 @@
+//! Two sessions wired back to back in one thread with simulated time: each node has a model
+//! store (a map) that applies `Apply` events and answers `SnapshotRequested` with all its items.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use memcached_repl::{
+    ApplyMode, ChangeOp, ChangeRecord, CloseReason, ReplConfig, ReplEvent, ReplSession,
+};
+
+pub const UNIX_BASE_MS: u64 = 1_700_000_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub value: Vec<u8>,
+    pub flags: u32,
+    pub exptime: u32,
+}
+
+pub fn record(op: ChangeOp, key: &[u8], item: Option<&Item>) -> ChangeRecord {
+    ChangeRecord {
+        op,
+        key: key.to_vec(),
+        flags: item.map_or(0, |i| i.flags),
+        exptime: item.map_or(0, |i| i.exptime),
+        value: item.map_or(Vec::new(), |i| i.value.clone()),
+        cas: 0,
+        version: 0,
+        time: 0,
+        key_binary: false,
+    }
+}
+
+/// A tiny deterministic RNG (xorshift64*).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+pub struct Node {
+    pub s: ReplSession,
+    pub map: BTreeMap<Vec<u8>, Item>,
+    pub skew_ms: i64,
+    pub events: Vec<ReplEvent>,
+    pub closes: Vec<CloseReason>,
+}
+
+impl Node {
+    pub fn new(cfg: ReplConfig, skew_ms: i64) -> Self {
+        Node {
+            s: ReplSession::new(cfg),
+            map: BTreeMap::new(),
+            skew_ms,
+            events: Vec::new(),
+            closes: Vec::new(),
+        }
+    }
+
+    pub fn set(&mut self, key: &[u8], value: &[u8], now: Instant, ms: u64) {
+        let it = Item { value: value.to_vec(), flags: value.len() as u32, exptime: 0 };
+        let rec = record(ChangeOp::Set, key, Some(&it));
+        self.map.insert(key.to_vec(), it);
+        self.s.record_local(rec, now, self.unix(ms));
+    }
+
+    pub fn delete(&mut self, key: &[u8], now: Instant, ms: u64) {
+        if self.map.remove(key).is_some() {
+            self.s.record_local(record(ChangeOp::Delete, key, None), now, self.unix(ms));
+        }
+    }
+
+    pub fn touch(&mut self, key: &[u8], exptime: u32, now: Instant, ms: u64) {
+        if let Some(it) = self.map.get_mut(key) {
+            it.exptime = exptime;
+            let mut rec = record(ChangeOp::Touch, key, None);
+            rec.exptime = exptime;
+            self.s.record_local(rec, now, self.unix(ms));
+        }
+    }
+
+    pub fn flush(&mut self, now: Instant, ms: u64) {
+        self.map.clear();
+        self.s.record_local(record(ChangeOp::FlushAll, b"", None), now, self.unix(ms));
+    }
+
+    pub fn unix(&self, ms: u64) -> u64 {
+        (UNIX_BASE_MS as i64 + ms as i64 + self.skew_ms) as u64
+    }
+
+    fn apply(&mut self, rec: ChangeRecord, mode: ApplyMode) {
+        match rec.op {
+            ChangeOp::FlushAll => self.map.clear(),
+            ChangeOp::Delete => {
+                self.map.remove(&rec.key);
+            }
+            ChangeOp::Touch => {
+                if let Some(it) = self.map.get_mut(&rec.key) {
+                    it.exptime = rec.exptime;
+                }
+            }
+            _ => {
+                if mode == ApplyMode::IfAbsent && self.map.contains_key(&rec.key) {
+                    return;
+                }
+                let it = Item { value: rec.value, flags: rec.flags, exptime: rec.exptime };
+                self.map.insert(rec.key, it);
+            }
+        }
+    }
+
+    /// Handles every queued event like a driver would. Returns true if a Close was asked for.
+    pub fn drain(&mut self, now: Instant, ms: u64) -> bool {
+        let mut closed = false;
+        while let Some(ev) = self.s.poll_event() {
+            self.events.push(ev.clone());
+            match ev {
+                ReplEvent::Apply(rec, mode) => self.apply(rec, mode),
+                ReplEvent::SnapshotRequested => {
+                    let items: Vec<_> =
+                        self.map.iter().map(|(k, v)| record(ChangeOp::Set, k, Some(v))).collect();
+                    for it in items {
+                        self.s.snapshot_item(it, now, self.unix(ms));
+                    }
+                    self.s.snapshot_end(now);
+                }
+                ReplEvent::Close(r) => {
+                    self.closes.push(r);
+                    closed = true;
+                }
+                ReplEvent::LinkUp { .. } => {}
+            }
+        }
+        closed
+    }
+}
+
+pub fn config(node_id: u64, started: u64, backlog_bytes: usize) -> ReplConfig {
+    ReplConfig {
+        node_id,
+        started_unix_ms: started,
+        backlog_bytes,
+        heartbeat: Duration::from_millis(1000),
+        dead_after: Duration::from_millis(5000),
+        max_frame: 1 << 20,
+        ..ReplConfig::default()
+    }
+}
+
+/// The two nodes, the link between them (bytes in transit with delivery times) and the clock.
+pub struct Pair {
+    pub a: Node,
+    pub b: Node,
+    pub t0: Instant,
+    pub ms: u64,
+    pub up: bool,
+    pub a_to_b: VecDeque<(u64, Vec<u8>)>,
+    pub b_to_a: VecDeque<(u64, Vec<u8>)>,
+    pub rng: Rng,
+    pub max_delay_ms: u64,
+    pub breaks: u64,
+}
+
+impl Pair {
+    pub fn new(a: Node, b: Node, seed: u64) -> Self {
+        Pair {
+            a,
+            b,
+            t0: Instant::now(),
+            ms: 0,
+            up: false,
+            a_to_b: VecDeque::new(),
+            b_to_a: VecDeque::new(),
+            rng: Rng(seed | 1),
+            max_delay_ms: 30,
+            breaks: 0,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.t0 + Duration::from_millis(self.ms)
+    }
+
+    pub fn connect(&mut self) {
+        if self.up {
+            return;
+        }
+        let now = self.now();
+        let (ua, ub) = (self.a.unix(self.ms), self.b.unix(self.ms));
+        self.a.s.connected(now, ua, self.a.map.len() as u64);
+        self.b.s.connected(now, ub, self.b.map.len() as u64);
+        self.up = true;
+    }
+
+    pub fn disconnect(&mut self) {
+        if !self.up {
+            return;
+        }
+        let now = self.now();
+        self.a.s.disconnected(now);
+        self.b.s.disconnected(now);
+        self.a_to_b.clear();
+        self.b_to_a.clear();
+        self.up = false;
+        self.breaks += 1;
+    }
+
+    fn ship(from: &mut Node, q: &mut VecDeque<(u64, Vec<u8>)>, at: u64) {
+        let out = from.s.pending_output();
+        if out.is_empty() {
+            return;
+        }
+        let bytes = out.to_vec();
+        from.s.consume_output(bytes.len());
+        let at = q.back().map_or(at, |(t, _)| at.max(*t));
+        q.push_back((at, bytes));
+    }
+
+    fn deliver(
+        to: &mut Node,
+        q: &mut VecDeque<(u64, Vec<u8>)>,
+        ms: u64,
+        now: Instant,
+        rng: &mut Rng,
+    ) {
+        while q.front().is_some_and(|(t, _)| *t <= ms) {
+            let Some((_, bytes)) = q.pop_front() else { break };
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = 1 + rng.below(rest.len() as u64) as usize;
+                let (head, tail) = rest.split_at(n);
+                to.s.receive(head, now, to.unix(ms));
+                rest = tail;
+            }
+        }
+    }
+
+    /// One tick of `dt` ms: ship output, deliver what is due, timers, events.
+    /// `deliver` false simulates a stalled network.
+    pub fn step(&mut self, dt: u64, deliver: bool) {
+        self.ms += dt;
+        let now = self.now();
+        let ms = self.ms;
+        let mut closed = false;
+        closed |= self.a.drain(now, ms);
+        closed |= self.b.drain(now, ms);
+        if self.up {
+            let d1 = self.rng.below(self.max_delay_ms + 1);
+            let d2 = self.rng.below(self.max_delay_ms + 1);
+            Self::ship(&mut self.a, &mut self.a_to_b, ms + d1);
+            Self::ship(&mut self.b, &mut self.b_to_a, ms + d2);
+            if deliver {
+                Self::deliver(&mut self.b, &mut self.a_to_b, ms, now, &mut self.rng);
+                Self::deliver(&mut self.a, &mut self.b_to_a, ms, now, &mut self.rng);
+            }
+            for n in [&mut self.a, &mut self.b] {
+                if n.s.next_timeout().is_some_and(|t| t <= now) {
+                    let u = n.unix(ms);
+                    n.s.handle_timeout(now, u);
+                }
+            }
+        }
+        closed |= self.a.drain(now, ms);
+        closed |= self.b.drain(now, ms);
+        if closed {
+            self.disconnect();
+        }
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.up
+            && self.a.s.is_linked()
+            && self.b.s.is_linked()
+            && self.a_to_b.is_empty()
+            && self.b_to_a.is_empty()
+            && self.a.s.pending_output().is_empty()
+            && self.b.s.pending_output().is_empty()
+            && !self.a.s.snapshot_in_progress()
+            && !self.b.s.snapshot_in_progress()
+    }
+
+    /// Brings the link up and runs until nothing is in transit; reconnects if it breaks.
+    pub fn settle(&mut self) {
+        for _ in 0..20 {
+            self.connect();
+            for _ in 0..400 {
+                self.step(10, true);
+                if !self.up {
+                    break;
+                }
+                if self.quiet() {
+                    // A few more rounds so acks and heartbeats go both ways.
+                    for _ in 0..5 {
+                        self.step(self.max_delay_ms + 1, true);
+                    }
+                    if self.quiet() {
+                        return;
+                    }
+                }
+            }
+        }
+        panic!("link never settled: a {:?} b {:?}", self.a.closes, self.b.closes);
+    }
+}
