@@ -270,3 +270,32 @@ fn a_shared_secret_gates_the_link() {
     let mut cb = b.server.connect();
     wait_value(&mut cb, "guarded", Some("g"));
 }
+
+#[test]
+fn a_partition_heals_with_only_the_missed_changes() {
+    let (a, b) = pair();
+    let (mut ca, mut cb) = (a.server.connect(), b.server.connect());
+    ca.roundtrip("set before 0 0 1\r\n0\r\n", "STORED\r\n");
+    wait_value(&mut cb, "before", Some("0"));
+    let full_before = stat(&mut ca, "repl_full_resyncs_sent");
+
+    // B stops answering (a partition as far as A can tell): A gives up on the link after the
+    // heartbeat timeout and keeps serving, keeping its changes for B.
+    b.server.signal(libc::SIGSTOP);
+    ca.roundtrip("set during 0 0 1\r\na\r\n", "STORED\r\n");
+    eventually("A sees the link down", || stat(&mut ca, "repl_link") != "up");
+    ca.roundtrip("set later 0 0 1\r\nb\r\n", "STORED\r\n");
+    ca.roundtrip("delete before\r\n", "DELETED\r\n");
+    b.server.signal(libc::SIGCONT);
+    cb.roundtrip("set fromb 0 0 1\r\nc\r\n", "STORED\r\n");
+
+    wait_linked(&a);
+    wait_linked(&b);
+    wait_value(&mut cb, "during", Some("a"));
+    wait_value(&mut cb, "later", Some("b"));
+    wait_value(&mut cb, "before", None);
+    wait_value(&mut ca, "fromb", Some("c"));
+    assert_eq!(stat(&mut ca, "repl_full_resyncs_sent"), full_before, "no full copy needed");
+    let partial: u64 = stat(&mut ca, "repl_partial_resyncs_sent").parse().unwrap();
+    assert!(partial >= 1, "A resent only what B missed");
+}
