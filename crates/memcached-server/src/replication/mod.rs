@@ -317,6 +317,9 @@ impl Driver {
                     return;
                 }
                 Ok(n) => {
+                    // Local changes first: the session must know of a local write that
+                    // happened before a peer change for the same key arrived.
+                    self.drain_feed();
                     self.session.receive(&self.read_buf[..n], Instant::now(), unix_ms());
                     self.handle_session_events();
                 }
