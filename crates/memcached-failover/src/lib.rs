@@ -18,24 +18,31 @@
 //!   ip addr add/del, GARP, send ◄─Action─┘ poll_action / poll_timeout          │
 //!   memcached port check (connect, "version") ─────────────────────────────────┘
 //!
-//!   Instance states:
+//!   Instance states (shutdown leads from every state back to Initialize):
 //!
-//!   Initialize ──start──► Backup ◄──higher prio advert── Master
-//!        ▲                  │ └──Master_Down timer──────────►│
-//!        │ shutdown         │ health fault                   │ health fault (prio-0 advert)
-//!        │ (Master sends    ▼                                ▼
-//!        └─ prio 0)  ◄─── Fault ◄────────────────────────────┘
+//!                     ┌─────── start, priority 255 (owner) ───────┐
+//!                     │                                           ▼
+//!   ┌────────────┐ start  ┌────────┐  Master_Down timer  ┌────────┐
+//!   │ Initialize │───────►│ Backup │────────────────────►│ Master │──► shutdown:
+//!   └────────────┘        │        │◄────────────────────│        │    prio-0 advert,
+//!                         └────────┘  higher-prio advert └────────┘    VIPs removed
+//!               health fault │  ▲ health recovered            │
+//!                            ▼  │                             │ health fault:
+//!                         ┌────────┐◄─────────────────────────┘ prio-0 advert,
+//!                         │ Fault  │                            VIPs removed
+//!                         └────────┘
 //! ```
 //!
-//! What the crate owns: the wire format ([`packet`], gratuitous ARP frames in [`arp`]), the instance configuration with
-//! keepalived's defaults ([`config`]), the RFC 3768/5798 state machine and timers
-//! ([`instance`]) and the rise/fall/weight health policy ([`health`]).
+//! What the crate owns: the wire format ([`packet`]; gratuitous ARP frames in [`arp`]), the
+//! instance configuration with keepalived's defaults ([`config`]), the RFC 3768/5798 state
+//! machine and timers ([`instance`]) and the rise/fall/weight health policy ([`health`]).
 //!
-//! What it never does: open sockets, read the clock, spawn threads or processes, or touch
-//! interfaces. Every method takes `now: Instant`; every effect is an [`Action`] for the
-//! driver. The Linux-only [`linux`] module is such a driver (raw socket, `ip addr`, packet
-//! socket GARPs, memcached `version` check), used by `examples/vrrpd.rs` and the keepalived
-//! interop test; the server may reuse its pieces from its own event loop.
+//! What the core (every module but `linux`) never does: open sockets, read the clock, spawn
+//! threads or processes, or touch interfaces. Every method takes `now: Instant`; every effect
+//! is an [`Action`] for the driver. The Linux-only [`linux`] module is such a driver (raw
+//! socket, `ip addr`, packet socket GARPs, memcached `version` check), used by
+//! `examples/vrrpd.rs` and the keepalived interop test; the server may reuse its pieces from
+//! its own event loop.
 //!
 //! ```
 //! use std::net::Ipv4Addr;

@@ -506,9 +506,16 @@ impl VrrpDaemon {
                 Err(e) => return Err(e),
             };
             let decoded = Ipv4Datagram::parse(&buf[..len])
-                .and_then(|(_, packet)| packet.decode().map(|advert| (packet.source, advert)));
+                .and_then(|(_, packet)| packet.decode().map(|advert| (packet, advert)));
             match decoded {
-                Ok((source, advert)) => {
+                Ok((packet, _)) if packet.destination != VRRP_MULTICAST_GROUP => {
+                    // keepalived: unicast adverts are dropped by a multicast instance.
+                    if self.verbose {
+                        log.line(&format!("unicast advert from {} discarded", packet.source));
+                    }
+                }
+                Ok((packet, advert)) => {
+                    let source = packet.source;
                     if let Err(rejection) = self.instance.handle_advertisement(now, source, &advert)
                     {
                         if self.verbose {
@@ -587,5 +594,59 @@ impl VrrpDaemon {
                 log.line(&format!("{action:?} failed: {error}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-connection server answering the check's `version\r\n` with `reply`.
+    fn fake_server(reply: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 9];
+                if stream.read_exact(&mut request).is_ok() && &request == b"version\r\n" {
+                    let _ = stream.write_all(reply);
+                }
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn memcached_check_passes_only_on_a_version_line() {
+        let timeout = Duration::from_secs(2);
+        assert_eq!(
+            check_memcached(fake_server(b"VERSION 1.6.18\r\n"), timeout),
+            CheckOutcome::Passed
+        );
+        assert_eq!(check_memcached(fake_server(b"ERROR\r\n"), timeout), CheckOutcome::Failed);
+        assert_eq!(check_memcached(fake_server(b""), timeout), CheckOutcome::Failed);
+        // Nobody listening: refused.
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert_eq!(check_memcached(closed, timeout), CheckOutcome::Failed);
+    }
+
+    #[test]
+    fn memcached_check_times_out_on_a_silent_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let started = Instant::now();
+        assert_eq!(check_memcached(address, Duration::from_millis(200)), CheckOutcome::Failed);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(listener);
+    }
+
+    #[test]
+    fn loopback_has_127_0_0_1() {
+        let lo = InterfaceAddresses::of("lo").unwrap();
+        assert!(lo.ipv4.contains(&Ipv4Addr::LOCALHOST), "{lo:?}");
+        assert_eq!(lo.primary_ipv4(&[]), Some(Ipv4Addr::LOCALHOST));
+        let vip = VirtualAddress::host(Ipv4Addr::LOCALHOST);
+        assert_eq!(lo.primary_ipv4(&[vip]), None);
     }
 }

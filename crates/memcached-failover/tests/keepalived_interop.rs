@@ -18,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KEEPALIVED: &str = "/usr/sbin/keepalived";
+const MEMCACHED: &str = "/usr/bin/memcached";
 
 fn require_root_and_keepalived() {
     // SAFETY: geteuid has no preconditions.
@@ -198,6 +199,25 @@ impl Lab {
         None
     }
 
+    /// Starts Debian's memcached on 127.0.0.1:11211 inside namespace a (its own loopback:
+    /// nothing on the host is touched).
+    fn start_memcached(&mut self) -> usize {
+        assert!(
+            Path::new(MEMCACHED).is_file(),
+            "{MEMCACHED} not found: install Debian's memcached package"
+        );
+        let ns = self.ns_a.clone();
+        let args = ["-u", "root", "-l", "127.0.0.1", "-p", "11211", "-U", "0", "-m", "16"];
+        self.spawn("memcached", &ns, Path::new(MEMCACHED), &args)
+    }
+
+    /// SIGKILL: the process dies without any chance to clean up.
+    fn kill(&mut self, process: usize) {
+        let child = &mut self.processes[process].child;
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Sends SIGTERM to a process and waits (bounded) for it to exit.
     fn terminate(&mut self, process: usize) -> Option<std::process::ExitStatus> {
         let child = &mut self.processes[process].child;
@@ -346,4 +366,61 @@ fn keepalived_v3_interoperates_in_both_directions() {
     let took_over = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
     assert!(took_over.is_some(), "vrrpd never took the VIP from keepalived\n{}", lab.logs());
     assert!(lab.log(ours).contains("BACKUP -> MASTER (MasterDown"), "{}", lab.logs());
+}
+
+#[test]
+fn killing_memcached_moves_the_vip_to_keepalived_and_back() {
+    let mut lab = Lab::new("mk", 179);
+    let memcached = lab.start_memcached();
+    std::thread::sleep(Duration::from_millis(300));
+    // Health check every 100 ms, 2 failures to fault, 2 successes to recover.
+    let ours = lab.start_vrrpd(&[
+        "--version",
+        "3",
+        "--priority",
+        "150",
+        "--advert-int",
+        "0.1",
+        "--garp-master-delay",
+        "0",
+        "--check",
+        "127.0.0.1:11211",
+        "--check-interval",
+        "0.1",
+        "--fall",
+        "2",
+        "--rise",
+        "2",
+    ]);
+    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
+    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+    let keepalived = lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
+    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
+        lab.log(keepalived).contains("Entering BACKUP STATE")
+    });
+    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.ours_holds_vip() && !lab.keepalived_holds_vip(), "{}", lab.logs());
+
+    // memcached dies: two failed checks (<= 0.2 s), FAULT, priority-0 advert, keepalived
+    // takes over after its Skew_Time (61 ms).
+    let killed = Instant::now();
+    lab.kill(memcached);
+    let took_over = lab.wait_for(Duration::from_secs(3), Lab::keepalived_holds_vip);
+    let gap = killed.elapsed();
+    assert!(took_over.is_some(), "keepalived never took the VIP\n{}", lab.logs());
+    assert!(lab.log(ours).contains("MASTER -> FAULT (HealthFault"), "{}", lab.logs());
+    assert!(!lab.ours_holds_vip(), "faulted vrrpd kept the VIP\n{}", lab.logs());
+    eprintln!("memcached killed -> keepalived holds the VIP after {gap:?}");
+
+    // memcached is back: two good checks, BACKUP, then vrrpd (150) preempts keepalived (100)
+    // after its Master_Down_Interval.
+    let restarted = Instant::now();
+    lab.start_memcached();
+    let back = lab.wait_for(Duration::from_secs(5), |lab| {
+        lab.ours_holds_vip() && !lab.keepalived_holds_vip()
+    });
+    assert!(back.is_some(), "vrrpd did not take the VIP back\n{}", lab.logs());
+    assert!(lab.log(ours).contains("FAULT -> BACKUP (HealthRecovered"), "{}", lab.logs());
+    eprintln!("memcached restarted -> vrrpd holds the VIP again after {:?}", restarted.elapsed());
 }
