@@ -92,6 +92,10 @@ struct Conn {
     deferred_ack: Option<(u64, u64)>,
     /// Base seq of our latest snapshot on this link.
     last_snap_seq: Option<u64>,
+    /// Bytes of the partial resend not written yet: allowed on top of `max_output_bytes`
+    /// (the resend is bounded by `backlog_bytes`; counting it would close every reconnect
+    /// after a long enough break).
+    resend_unwritten: usize,
 }
 
 /// The replication session (see the module doc).
@@ -285,6 +289,7 @@ impl ReplSession {
             snap_in: None,
             deferred_ack: None,
             last_snap_seq: None,
+            resend_unwritten: 0,
         });
     }
 
@@ -316,7 +321,8 @@ impl ReplSession {
     }
 
     fn check_output(&mut self) {
-        if self.pending_output().len() > self.cfg.max_output_bytes {
+        let allowance = self.conn.as_ref().map_or(0, |c| c.resend_unwritten);
+        if self.pending_output().len() > self.cfg.max_output_bytes.saturating_add(allowance) {
             self.close(CloseReason::Backpressure);
         }
     }
@@ -556,12 +562,15 @@ impl ReplSession {
                     _ => self.on_ack(peer.applied_seq),
                 }
                 let mut sent = 0u64;
+                let before = self.out.len();
                 for e in self.backlog.iter().filter(|e| e.seq > peer.applied_seq) {
                     frame::encode_change(&mut self.out, e.seq, e.stamp, &e.record);
                     sent += 1;
                 }
+                let resent = self.out.len() - before;
                 if let Some(c) = self.conn.as_mut() {
                     c.sent_seq = self.last_seq;
+                    c.resend_unwritten = resent;
                 }
                 self.stats.changes_sent += sent;
                 if sent > 0 {
@@ -807,6 +816,9 @@ impl ReplSession {
     pub fn consume_output(&mut self, n: usize) {
         let n = n.min(self.out.len() - self.out_start);
         self.out_start += n;
+        if let Some(c) = self.conn.as_mut() {
+            c.resend_unwritten = c.resend_unwritten.saturating_sub(n);
+        }
         self.stats.bytes_sent += n as u64;
         if self.out_start == self.out.len() {
             self.out.clear();
