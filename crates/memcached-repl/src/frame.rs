@@ -18,8 +18,7 @@
 //! | 4    | Change         | seq u64, stamp.clock u64, stamp.node u64, op u8, flags u32,         |
 //! |      |                | exptime u32 (absolute unix s), cas u64, time u32, key_binary u8,    |
 //! |      |                | key_len u16, key, value (rest of the frame)                         |
-//! | 5    | SnapshotBegin  | mode u8 (0 overwrite, 1 if-absent, 2 replace), base_seq u64,        |
-//! |      |                | seen_seq u64 (last seq the sender had received from the receiver)   |
+//! | 5    | SnapshotBegin  | mode u8 (0 overwrite, 1 if-absent), base_seq u64                    |
 //! | 6    | SnapshotItem   | op u8, flags u32, exptime u32, cas u64, time u32, key_binary u8,    |
 //! |      |                | key_len u16, key, value (rest)                                      |
 //! | 7    | SnapshotEnd    | items u64                                                           |
@@ -89,8 +88,6 @@ pub enum SnapshotMode {
     Overwrite,
     /// Items are stored only where the receiver has no value.
     IfAbsent,
-    /// The receiver flushes first (keeping its own unacked writes), then items overwrite.
-    Replace,
 }
 
 /// One decoded frame.
@@ -123,9 +120,6 @@ pub enum Frame {
         mode: SnapshotMode,
         /// A fresh seq of the sender; the snapshot covers its changes up to it.
         base_seq: u64,
-        /// The last seq the sender had received from the receiver (detects two snapshots
-        /// crossing on the link).
-        seen_seq: u64,
     },
     /// One live item (`record.version` is 0 on decode).
     SnapshotItem(ChangeRecord),
@@ -303,15 +297,13 @@ impl Frame {
                 out.extend_from_slice(&n.to_be_bytes());
                 finish(out, at);
             }
-            Frame::SnapshotBegin { mode, base_seq, seen_seq } => {
+            Frame::SnapshotBegin { mode, base_seq } => {
                 let at = begin(out, T_SNAP_BEGIN);
                 out.push(match mode {
                     SnapshotMode::Overwrite => 0,
                     SnapshotMode::IfAbsent => 1,
-                    SnapshotMode::Replace => 2,
                 });
                 out.extend_from_slice(&base_seq.to_be_bytes());
-                out.extend_from_slice(&seen_seq.to_be_bytes());
                 finish(out, at);
             }
             Frame::SnapshotEnd { items } => {
@@ -491,13 +483,11 @@ pub fn decode(buf: &[u8], max_frame: usize) -> Result<Option<(Frame, usize)>, Fr
             let mode = match r.u8()? {
                 0 => SnapshotMode::Overwrite,
                 1 => SnapshotMode::IfAbsent,
-                2 => SnapshotMode::Replace,
                 _ => return Err(FrameError::BadField("snapshot mode")),
             };
             let base_seq = r.u64()?;
-            let seen_seq = r.u64()?;
             r.end()?;
-            Frame::SnapshotBegin { mode, base_seq, seen_seq }
+            Frame::SnapshotBegin { mode, base_seq }
         }
         T_SNAP_ITEM => Frame::SnapshotItem(r.record_tail(0)?),
         T_SNAP_END => {
@@ -579,13 +569,8 @@ mod tests {
         round_trip(Frame::Resync { kind: ResyncKind::None });
         round_trip(Frame::Resync { kind: ResyncKind::Partial { changes: 42 } });
         round_trip(Frame::Resync { kind: ResyncKind::Full });
-        round_trip(Frame::SnapshotBegin {
-            mode: SnapshotMode::Overwrite,
-            base_seq: 1,
-            seen_seq: 0,
-        });
-        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::IfAbsent, base_seq: 2, seen_seq: 9 });
-        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::Replace, base_seq: 3, seen_seq: 1 });
+        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::Overwrite, base_seq: 1 });
+        round_trip(Frame::SnapshotBegin { mode: SnapshotMode::IfAbsent, base_seq: 2 });
         round_trip(Frame::SnapshotEnd { items: 99 });
         round_trip(Frame::Ack { seq: u64::MAX });
         round_trip(Frame::Ping);

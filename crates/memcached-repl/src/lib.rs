@@ -26,20 +26,22 @@
 //!   Resync{to_peer} ──────────────────────────────────────>  to_peer: None | Partial{n} | Full
 //!                   <────────────────────────────── Resync{...}
 //!   LinkUp{to_peer, from_peer, cas_lane, clock_skew_ms}      LinkUp{...}
-//!   to_peer = Partial: resend backlog seqs > Sb
-//!   to_peer = Full:    SnapshotBegin{mode, base, seen}, SnapshotRequested -> driver streams
-//!                      snapshot_item()... snapshot_end() -> SnapshotEnd{items}
+//!   Partial/None both ways: resend backlog seqs > Sb; the ack of what B applied waits
+//!                           until B's own resend has arrived
+//!   Full (either way => both ways): SnapshotBegin{mode, base}, SnapshotRequested -> driver
+//!                           streams snapshot_item()... snapshot_end() -> SnapshotEnd{items}
 //! ```
 //!
 //! `to_peer` is decided from the peer's Hello: if it last applied (our node id, seq S) and our
 //! backlog still holds every change after S, a partial resync; if S is our last change, nothing;
-//! otherwise (peer restarted, backlog trimmed, local records lost) a full snapshot. The snapshot
-//! mode: a peer with an empty store is simply overwritten; when both directions need a full
-//! copy, the node that started earlier (tie: smaller node id) sends [`frame::SnapshotMode::Overwrite`]
-//! and the other [`frame::SnapshotMode::IfAbsent`], so common keys take the older node's value
-//! and keys on one side only are copied; when only we must send a full copy, the peer's store is
-//! replaced ([`frame::SnapshotMode::Replace`]: the peer flushes, keeps its own unacked writes and
-//! takes our items), which is the only way to also carry deletes the peer missed.
+//! otherwise (peer restarted, backlog trimmed, local records lost) a full snapshot. A full copy
+//! in one direction makes both directions full, and the two snapshots merge: the node that
+//! started earlier (tie: smaller node id) sends [`frame::SnapshotMode::Overwrite`], the other
+//! [`frame::SnapshotMode::IfAbsent`], so common keys take the older node's value and keys on one
+//! side only are copied to the other (a delete made on one side during a long partition can
+//! come back; a peer with an empty store just receives everything). Snapshots are only sent at
+//! link-up; local records lost while connected close the link (`Close(LocalRecordsLost)`) and
+//! the next link resyncs fully.
 //!
 //! # A change's path
 //!
@@ -52,24 +54,32 @@
 //!   peer: receive(bytes) ─> decode ─> conflict check against the peer's in-flight writes:
 //!         a newer local write of that key still in flight? drop (conflicts_local_won)
 //!         else ReplEvent::Apply(change, Overwrite) ─> driver applies to its store
-//!         end of receive(): Ack{last seq} ─> back to us: trim backlog, clear in-flight entries
+//!         poll_event() ran dry: Ack{last seq} ─> back to us: trim backlog, clear in-flight
 //! ```
 //!
 //! Concurrent writes of one key on both nodes converge to the larger [`Stamp`] on both: each side
-//! drops the peer's change when its own in-flight change is newer. A `flush_all` from the peer is
-//! applied and then every local in-flight change newer than the flush is re-applied, so a write
-//! that raced the flush survives on both nodes; a peer change older than a local in-flight flush
-//! is dropped. A `touch` only beats the peer's touches; a peer's full write older than a local
-//! in-flight touch is applied and the touch re-applied after it.
+//! drops the peer's change when its own in-flight change is newer, and forgets its own in-flight
+//! change when the peer's newer one is applied. A `flush_all` from the peer is applied and then
+//! every local in-flight change newer than the flush is re-applied, so a write that raced the
+//! flush survives on both nodes; a peer change older than a local in-flight flush is dropped. A
+//! `touch` only beats the peer's touches; a peer's full write older than a local in-flight touch
+//! is applied and the touch re-applied after it.
+//!
+//! The convergence of all this (random writes, deletes, touches, flushes on both nodes, random
+//! delays, link breaks, stalls, lost records, clock skew, snapshot walks interleaved with
+//! traffic) is checked by `tests/converge.rs` against a model store per node.
 //!
 //! # Limits (known, by design)
 //!
 //! * The session orders events by the order of calls: the driver should call `record_local` for
-//!   every feed record it has before it applies `Apply` events, so "the store changed before the
-//!   peer's change arrived" is seen as such. A write that races the application of a peer change
-//!   inside the store can still resolve differently on the two nodes.
-//! * Conflict protection of an in-flight change ends when its backlog entry is trimmed by size
-//!   (more than `backlog_bytes` unacked); a delayed `flush_all <t>` re-applies nothing.
+//!   every feed record it has before it applies `Apply` events, and apply each event before it
+//!   polls the next, so "the store changed before the peer's change arrived" is seen as such. A
+//!   write that races the application of a peer change inside the store can still resolve
+//!   differently on the two nodes.
+//! * A backlog over `backlog_bytes` closes an open connection (`Close(Backpressure)`); without a
+//!   connection its oldest entries are dropped and the next link is a full two-way resync.
+//! * A delayed `flush_all <t>` is applied as the record says; the re-apply of racing writes is
+//!   only right for an immediate flush.
 //! * Snapshot items carry no stamp: they lose against any in-flight local write of the same key
 //!   and against any in-flight local flush (the FIFO link makes that exact, see `session`).
 
@@ -163,9 +173,8 @@ pub enum ReplEvent {
     /// lost to a newer concurrent local write is never emitted). A `FlushAll` record flushes.
     Apply(ChangeRecord, ApplyMode),
     /// The peer needs a full copy of our data: call `snapshot_item` for each live item, then
-    /// `snapshot_end`. Emitted again (without `snapshot_end` being due in between) when the
-    /// local feed lost records during a snapshot: the driver finishes the walk it is in, calls
-    /// `snapshot_end`, and the session asks for a second walk with a new SnapshotRequested.
+    /// `snapshot_end`. At most once per link, right after `LinkUp`; a walk still running when
+    /// the link drops can simply stop (its items are ignored).
     SnapshotRequested,
     /// Close the transport now, then call `disconnected()`.
     Close(CloseReason),
@@ -207,6 +216,8 @@ pub enum CloseReason {
     HandshakeRejected(String),
     /// The peer sent a Close frame.
     PeerClosed,
+    /// `local_records_lost` was called: the next link resyncs fully (an addition to the API).
+    LocalRecordsLost,
 }
 
 /// Counters and gauges of the link, for `stats`.

@@ -51,10 +51,7 @@ struct AppliedFrom {
 /// Our snapshot towards the peer, in progress.
 #[derive(Debug)]
 struct SnapshotOut {
-    mode: SnapshotMode,
     items: u64,
-    /// Local records were lost during this walk: walk again after `snapshot_end`.
-    restart: bool,
 }
 
 /// The peer's snapshot towards us, in progress.
@@ -90,8 +87,8 @@ struct Conn {
     /// resend). The ack of that seq waits for the resend: acking at once would drop the
     /// protection of our writes against the peer's older writes it is about to resend.
     deferred_ack: Option<(u64, u64)>,
-    /// Base seq of our latest snapshot on this link.
-    last_snap_seq: Option<u64>,
+    /// The peer's snapshot is due on this link (both directions full) and has not begun.
+    snapshot_due: bool,
     /// Bytes of the partial resend not written yet: allowed on top of `max_output_bytes`
     /// (the resend is bounded by `backlog_bytes`; counting it would close every reconnect
     /// after a long enough break).
@@ -165,10 +162,6 @@ impl ReplSession {
         Stamp { clock: self.hlc, node: self.cfg.node_id }
     }
 
-    fn linked_conn(&mut self) -> Option<&mut Conn> {
-        self.conn.as_mut().filter(|c| c.linked && !c.closing)
-    }
-
     /// A change from the local store's feed, in feed order. Stamped here (HLC from `unix_ms`),
     /// kept in the backlog until the peer acks it, and sent now if the link is up.
     pub fn record_local(&mut self, change: ChangeRecord, now: Instant, unix_ms: u64) {
@@ -212,23 +205,18 @@ impl ReplSession {
         }
     }
 
-    /// The local feed dropped records: the peer needs a full copy (now if linked, else at the
-    /// next link).
-    pub fn local_records_lost(&mut self, now: Instant) {
+    /// The local feed dropped records: the peer needs a full copy. With a connection, it is
+    /// closed (`Close(LocalRecordsLost)`); the next link resyncs fully in both directions.
+    ///
+    /// Why not a snapshot on the open link: while the peer may be sending changes or its own
+    /// snapshot, a one-way "replace" either wipes what the peer has not delivered yet or, with
+    /// two of them crossing, swaps the stores; the two-way full resync of a new link is the
+    /// one merge both sides carry out by the same rule.
+    pub fn local_records_lost(&mut self, _now: Instant) {
         self.stats.local_losses += 1;
         self.last_seq += 1;
         self.lost_hole = self.last_seq;
-        if self.conn.as_ref().is_some_and(|c| !c.linked) {
-            // The Resync we may have sent already promised a partial resync.
-            self.close(CloseReason::Backpressure);
-            return;
-        }
-        let Some(c) = self.linked_conn() else { return };
-        c.last_sent = now;
-        match c.snap_out.as_mut() {
-            Some(s) => s.restart = true,
-            None => self.start_snapshot(SnapshotMode::Replace),
-        }
+        self.close(CloseReason::LocalRecordsLost);
     }
 
     /// Queues a SnapshotBegin with a fresh seq and asks the driver for the items.
@@ -237,9 +225,8 @@ impl ReplSession {
         let base_seq = self.last_seq;
         let Some(c) = self.conn.as_mut() else { return };
         c.sent_seq = base_seq;
-        c.last_snap_seq = Some(base_seq);
-        c.snap_out = Some(SnapshotOut { mode, items: 0, restart: false });
-        Frame::SnapshotBegin { mode, base_seq, seen_seq: c.last_received }.encode(&mut self.out);
+        c.snap_out = Some(SnapshotOut { items: 0 });
+        Frame::SnapshotBegin { mode, base_seq }.encode(&mut self.out);
         self.stats.full_resyncs_sent += 1;
         self.events.push_back(ReplEvent::SnapshotRequested);
     }
@@ -288,7 +275,7 @@ impl ReplSession {
             snap_out: None,
             snap_in: None,
             deferred_ack: None,
-            last_snap_seq: None,
+            snapshot_due: false,
             resend_unwritten: 0,
         });
     }
@@ -403,9 +390,7 @@ impl ReplSession {
             Frame::Close { .. } => Err(CloseReason::PeerClosed),
             _ if !linked => Err(protocol("data frame before the handshake finished")),
             Frame::Change { seq, stamp, record } => self.on_change(seq, stamp, record),
-            Frame::SnapshotBegin { mode, base_seq, seen_seq } => {
-                self.on_snapshot_begin(mode, base_seq, seen_seq)
-            }
+            Frame::SnapshotBegin { mode, base_seq } => self.on_snapshot_begin(mode, base_seq),
             Frame::SnapshotItem(rec) => self.on_snapshot_item(rec),
             Frame::SnapshotEnd { items } => self.on_snapshot_end(items),
             Frame::Ack { seq } => {
@@ -515,7 +500,8 @@ impl ReplSession {
         };
         // A full copy in either direction makes both directions full: partial resends after a
         // full copy cannot be resolved against snapshot items (which carry no stamps), while
-        // two crossing snapshots merge deterministically (older node wins common keys).
+        // two snapshots exchanged at link-up merge deterministically (older node wins common
+        // keys, keys on one side only are copied).
         let (to_peer, from_peer) = if told_peer == ResyncKind::Full || peer_told == ResyncKind::Full
         {
             (ResyncKind::Full, ResyncKind::Full)
@@ -524,6 +510,7 @@ impl ReplSession {
         };
         c.linked = true;
         c.last_sent = now;
+        c.snapshot_due = from_peer == ResyncKind::Full;
         c.last_received = if from_peer == ResyncKind::Full { 0 } else { c.claimed.seq };
         c.last_ack_sent = c.last_received;
         self.stats.links_established += 1;
@@ -698,58 +685,18 @@ impl ReplSession {
         Ok(())
     }
 
-    fn on_snapshot_begin(
-        &mut self,
-        mode: SnapshotMode,
-        base: u64,
-        seen: u64,
-    ) -> Result<(), CloseReason> {
-        let ours = (self.cfg.started_unix_ms, self.cfg.node_id);
+    fn on_snapshot_begin(&mut self, mode: SnapshotMode, base: u64) -> Result<(), CloseReason> {
         let Some(c) = self.conn.as_mut() else { return Ok(()) };
+        if !c.snapshot_due {
+            return Err(protocol("snapshot not announced by the resync"));
+        }
         if base < c.last_received {
             return Err(protocol("snapshot base behind changes already received"));
         }
-        let Some(peer) = c.peer.as_ref() else { return Err(protocol("no hello")) };
-        // Two snapshots crossing (each sent before its sender saw the other's): both sides
-        // apply them as a merge, the older node's values winning common keys, whatever modes
-        // were asked for; otherwise the two Replace flushes would swap the stores.
-        let crossing = c.last_snap_seq.is_some_and(|ours_seq| seen < ours_seq);
-        let mode = if !crossing {
-            if mode == SnapshotMode::Replace && self.inflight.flush.is_some() {
-                // Our own flush is on its way: our store holds nothing older than it, the items
-                // read before the peer applies it are dropped (see `on_snapshot_item`), and
-                // flushing here would also wipe the peer's newer live changes we applied.
-                SnapshotMode::Overwrite
-            } else {
-                mode
-            }
-        } else if (peer.started_unix_ms, peer.node_id) < ours {
-            SnapshotMode::Overwrite
-        } else {
-            SnapshotMode::IfAbsent
-        };
+        c.snapshot_due = false;
         c.last_received = base;
         c.snap_in = Some(SnapshotIn { mode, items: 0 });
-        let deferred = c.deferred_ack.take();
-        if let Some((acked, _)) = deferred {
-            self.on_ack(acked);
-        }
         self.applied.complete = false;
-        if mode == SnapshotMode::Replace {
-            let flush = ChangeRecord {
-                op: ChangeOp::FlushAll,
-                key: Vec::new(),
-                flags: 0,
-                exptime: 0,
-                value: Vec::new(),
-                cas: 0,
-                version: 0,
-                time: 0,
-                key_binary: false,
-            };
-            self.events.push_back(ReplEvent::Apply(flush, ApplyMode::Overwrite));
-            self.reapply_inflight(Stamp::default());
-        }
         Ok(())
     }
 
@@ -847,15 +794,9 @@ impl ReplSession {
         let Some(c) = self.conn.as_mut().filter(|c| c.linked && !c.closing) else { return };
         let Some(s) = c.snap_out.as_mut() else { return };
         c.last_sent = now;
-        if s.restart {
-            // Records were lost during the walk: the peer stays "incomplete" and we walk again.
-            let mode = s.mode;
-            self.start_snapshot(mode);
-        } else {
-            let items = s.items;
-            c.snap_out = None;
-            Frame::SnapshotEnd { items }.encode(&mut self.out);
-        }
+        let items = s.items;
+        c.snap_out = None;
+        Frame::SnapshotEnd { items }.encode(&mut self.out);
     }
 
     /// Whether the driver should pause reading more snapshot items (output above ~4 MiB).

@@ -337,23 +337,31 @@ fn a_write_newer_than_a_concurrent_peer_flush_survives_on_both() {
 }
 
 #[test]
-fn lost_local_records_while_linked_stream_a_replacing_snapshot() {
+fn lost_local_records_close_the_link_and_the_next_one_resyncs_fully() {
     let mut p = pair();
     let (now, ms) = (p.now(), p.ms);
     p.a.set(b"k", b"v", now, ms);
     run(&mut p, 50);
     // The store changed without the session seeing it.
-    p.a.map.remove(&b"k"[..]);
     p.a.map.insert(b"unseen".to_vec(), common::Item { value: b"u".to_vec(), flags: 0, exptime: 0 });
     p.a.s.local_records_lost(p.now());
+    assert_eq!(p.a.s.poll_event(), Some(ReplEvent::Close(CloseReason::LocalRecordsLost)));
     assert_eq!(p.a.s.stats().local_losses, 1);
-    run(&mut p, 100);
-    assert_eq!(p.a.map, p.b.map);
-    assert!(!p.b.map.contains_key(&b"k"[..]), "the replacing snapshot removed the stale key");
-    // A later reconnect does not need anything more.
     p.disconnect();
     p.settle();
-    assert_eq!(last_link_up(&p.a).0, ResyncKind::None);
+    assert_eq!(last_link_up(&p.a), (ResyncKind::Full, ResyncKind::Full));
+    assert_eq!(last_link_up(&p.b), (ResyncKind::Full, ResyncKind::Full));
+    assert_eq!(p.a.map, p.b.map);
+    assert!(p.b.map.contains_key(&b"unseen"[..]));
+    // Lost while disconnected: the same at the next link.
+    p.disconnect();
+    p.a.s.local_records_lost(p.now());
+    p.settle();
+    assert_eq!(last_link_up(&p.a).0, ResyncKind::Full);
+    // And a later reconnect needs nothing more.
+    p.disconnect();
+    p.settle();
+    assert_eq!(last_link_up(&p.a), (ResyncKind::None, ResyncKind::None));
 }
 
 #[test]

@@ -56,6 +56,10 @@ pub struct Node {
     pub skew_ms: i64,
     pub events: Vec<ReplEvent>,
     pub closes: Vec<CloseReason>,
+    /// Items per snapshot step (0: the whole snapshot at once when it is requested).
+    pub snap_step: usize,
+    /// A snapshot walk in progress: the last key sent (None: not started).
+    pub snap: Option<Option<Vec<u8>>>,
 }
 
 impl Node {
@@ -66,6 +70,8 @@ impl Node {
             skew_ms,
             events: Vec::new(),
             closes: Vec::new(),
+            snap_step: 0,
+            snap: None,
         }
     }
 
@@ -121,6 +127,28 @@ impl Node {
         }
     }
 
+    /// One step of a snapshot walk in key order, reading values as they are now (items
+    /// written behind the cursor are missed, as in a hash table walk; they go live anyway).
+    pub fn snapshot_step(&mut self, now: Instant, ms: u64) {
+        let Some(cursor) = self.snap.take() else { return };
+        let from = cursor.clone().unwrap_or_default();
+        let items: Vec<_> = self
+            .map
+            .range(from..)
+            .filter(|(k, _)| cursor.as_ref() != Some(*k))
+            .take(self.snap_step)
+            .map(|(k, v)| record(ChangeOp::Set, k, Some(v)))
+            .collect();
+        let last = items.last().map(|r| r.key.clone());
+        for it in items {
+            self.s.snapshot_item(it, now, self.unix(ms));
+        }
+        match last {
+            Some(k) => self.snap = Some(Some(k)),
+            None => self.s.snapshot_end(now),
+        }
+    }
+
     /// Handles every queued event like a driver would. Returns true if a Close was asked for.
     pub fn drain(&mut self, now: Instant, ms: u64) -> bool {
         let mut closed = false;
@@ -128,6 +156,7 @@ impl Node {
             self.events.push(ev.clone());
             match ev {
                 ReplEvent::Apply(rec, mode) => self.apply(rec, mode),
+                ReplEvent::SnapshotRequested if self.snap_step > 0 => self.snap = Some(None),
                 ReplEvent::SnapshotRequested => {
                     let items: Vec<_> =
                         self.map.iter().map(|(k, v)| record(ChangeOp::Set, k, Some(v))).collect();
@@ -274,6 +303,10 @@ impl Pair {
         }
         closed |= self.a.drain(now, ms);
         closed |= self.b.drain(now, ms);
+        self.a.snapshot_step(now, ms);
+        self.b.snapshot_step(now, ms);
+        closed |= self.a.drain(now, ms);
+        closed |= self.b.drain(now, ms);
         if closed {
             self.disconnect();
         }
@@ -289,6 +322,8 @@ impl Pair {
             && self.b.s.pending_output().is_empty()
             && !self.a.s.snapshot_in_progress()
             && !self.b.s.snapshot_in_progress()
+            && self.a.snap.is_none()
+            && self.b.snap.is_none()
     }
 
     /// Brings the link up and runs until nothing is in transit; reconnects if it breaks.
