@@ -322,10 +322,10 @@ impl VrrpInstance {
             return;
         }
         let from = self.state;
+        self.set_state(VrrpState::Initialize, TransitionReason::Shutdown);
         if from == VrrpState::Master {
             self.resign();
         }
-        self.set_state(VrrpState::Initialize, TransitionReason::Shutdown);
         self.stop_timers();
         self.current_master = None;
     }
@@ -339,10 +339,11 @@ impl VrrpInstance {
         self.fault = effect.fault;
         match (was_fault, effect.fault, self.state) {
             (_, true, VrrpState::Backup | VrrpState::Master) => {
-                if self.state == VrrpState::Master {
+                let from = self.state;
+                self.set_state(VrrpState::Fault, TransitionReason::HealthFault);
+                if from == VrrpState::Master {
                     self.resign();
                 }
-                self.set_state(VrrpState::Fault, TransitionReason::HealthFault);
                 self.stop_timers();
                 self.current_master = None;
             }
@@ -702,5 +703,145 @@ mod tests {
         assert_eq!(master.state(), VrrpState::Master, "lower address loses the tie");
         master.handle_advertisement(now, Ipv4Addr::new(10, 77, 0, 3), &advert).unwrap();
         assert_eq!(master.state(), VrrpState::Backup, "higher address wins the tie");
+    }
+
+    fn drain(instance: &mut VrrpInstance) -> Vec<Action> {
+        std::iter::from_fn(|| instance.poll_action()).collect()
+    }
+
+    fn master(now: Instant) -> VrrpInstance {
+        let mut master = instance(VrrpVersion::V2, 150, 100);
+        master.start(now);
+        master.handle_timeout(now + master.master_down_interval());
+        assert_eq!(master.state(), VrrpState::Master);
+        drain(&mut master);
+        master
+    }
+
+    #[test]
+    fn master_answers_a_resigning_peer_and_a_lower_priority_master_at_once() {
+        let now = Instant::now();
+        let mut master = master(now);
+        let peer = Ipv4Addr::new(10, 77, 0, 9);
+        master.handle_advertisement(now, peer, &master.advertisement(0)).unwrap();
+        assert!(
+            matches!(&drain(&mut master)[..], [Action::SendAdvertisement(a)] if a.priority == 150)
+        );
+        // Another master with a lower priority: advert now, and GARPs (the other master may
+        // have been the last to announce the VIP).
+        master.handle_advertisement(now, peer, &master.advertisement(100)).unwrap();
+        let actions = drain(&mut master);
+        assert!(matches!(actions[0], Action::SendAdvertisement(_)));
+        assert_eq!(actions[1], Action::SendGratuitousArp { repeat: 5, interval: Duration::ZERO });
+        assert_eq!(master.state(), VrrpState::Master);
+    }
+
+    #[test]
+    fn gratuitous_arps_on_takeover_after_master_delay_and_on_refresh() {
+        let t0 = Instant::now();
+        let mut config = config(VrrpVersion::V2, 150, 100);
+        config.garp.master_refresh = Some(Duration::from_secs(60));
+        config.garp.master_refresh_repeat = 2;
+        let mut instance = VrrpInstance::new(config, Ipv4Addr::new(10, 77, 0, 2)).unwrap();
+        instance.start(t0);
+        let takeover = t0 + instance.master_down_interval();
+        instance.handle_timeout(takeover);
+        let garps = |actions: &[Action]| {
+            actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::SendGratuitousArp { repeat, .. } => Some(*repeat),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(garps(&drain(&mut instance)), vec![5]);
+        // Adverts every second; the second burst at +5 s (garp_master_delay).
+        let mut bursts = Vec::new();
+        let mut now = takeover;
+        while now < takeover + Duration::from_secs(61) {
+            now = instance.poll_timeout().unwrap();
+            instance.handle_timeout(now);
+            for repeat in garps(&drain(&mut instance)) {
+                bursts.push((now - takeover, repeat));
+            }
+        }
+        assert_eq!(
+            bursts,
+            vec![(Duration::from_secs(5), 5), (Duration::from_secs(60), 2)],
+            "delayed burst, then refresh"
+        );
+    }
+
+    #[test]
+    fn shutdown_resigns_only_from_master() {
+        let now = Instant::now();
+        let mut backup = instance(VrrpVersion::V2, 100, 100);
+        backup.start(now);
+        drain(&mut backup);
+        backup.shutdown(now);
+        assert!(!drain(&mut backup).iter().any(|a| matches!(a, Action::SendAdvertisement(_))));
+        assert_eq!(backup.poll_timeout(), None);
+
+        let mut master = master(now);
+        master.shutdown(now);
+        let actions = drain(&mut master);
+        assert!(matches!(&actions[1], Action::SendAdvertisement(a) if a.priority == 0));
+        assert_eq!(actions[2], Action::RemoveVirtualAddresses);
+        assert_eq!(master.state(), VrrpState::Initialize);
+        assert_eq!(master.poll_timeout(), None);
+    }
+
+    #[test]
+    fn failing_health_at_startup_means_fault_until_it_recovers() {
+        let now = Instant::now();
+        let mut backup = instance(VrrpVersion::V3, 100, 10);
+        backup.apply_health(now, TrackEffect { fault: true, priority_delta: 0 });
+        backup.start(now);
+        assert_eq!(backup.state(), VrrpState::Fault);
+        assert_eq!(backup.poll_timeout(), None);
+        let advert = backup.advertisement(200);
+        assert_eq!(
+            backup.handle_advertisement(now, Ipv4Addr::new(10, 77, 0, 9), &advert),
+            Err(AdvertRejection::NotListening(VrrpState::Fault))
+        );
+        backup.apply_health(now, TrackEffect::default());
+        assert_eq!(backup.state(), VrrpState::Backup);
+        assert_eq!(backup.poll_timeout(), Some(now + backup.master_down_interval()));
+    }
+
+    #[test]
+    fn owner_ignores_adverts_and_other_versions_are_rejected() {
+        let now = Instant::now();
+        let mut owner = instance(VrrpVersion::V2, 255, 100);
+        owner.start(now);
+        let advert = owner.advertisement(255);
+        assert_eq!(
+            owner.handle_advertisement(now, Ipv4Addr::new(10, 77, 0, 9), &advert),
+            Err(AdvertRejection::LocalOwner)
+        );
+        let mut v3 = advert.clone();
+        v3.version = VrrpVersion::V3;
+        v3.authentication = Authentication::None;
+        assert_eq!(
+            owner.handle_advertisement(now, Ipv4Addr::new(10, 77, 0, 9), &v3),
+            Err(AdvertRejection::VersionMismatch { configured: 2, received: 3 })
+        );
+        assert_eq!(owner.state(), VrrpState::Master);
+    }
+
+    #[test]
+    fn weight_changes_the_effective_priority_within_bounds() {
+        let now = Instant::now();
+        let mut backup = instance(VrrpVersion::V2, 100, 100);
+        backup.apply_health(now, TrackEffect { fault: false, priority_delta: -150 });
+        assert_eq!(backup.effective_priority(), 1);
+        backup.apply_health(now, TrackEffect { fault: false, priority_delta: 200 });
+        assert_eq!(backup.effective_priority(), 254);
+        // Skew follows the effective priority: (256 - 254) / 256 s.
+        assert_eq!(backup.skew_time(), Duration::from_micros(7_812));
+        let mut owner = instance(VrrpVersion::V2, 255, 100);
+        owner.apply_health(now, TrackEffect { fault: false, priority_delta: -50 });
+        assert_eq!(owner.effective_priority(), 255);
     }
 }
