@@ -6,17 +6,27 @@
 //!   Idle ───────────────────> Handshake ─────────────────────────────────────> Linked
 //!    ^                            │ bad magic/version, self, secret                │
 //!    │ disconnected()             v                                               │
-//!    └──────────────────────── Closing <─── protocol error, timeout, backpressure ─┘
-//!                         (Close event emitted; input ignored until disconnected())
+//!    └──────────────────────── Closing <─── protocol error, timeout, backpressure, ─┘
+//!                         (Close event emitted;    local records lost, peer Close
+//!                          input ignored until disconnected())
 //! ```
+//!
+//! Per direction, what the receiver last applied completely (peer node id, seq) survives the
+//! connection and goes into the next Hello; during a snapshot it is "nothing" until
+//! SnapshotEnd, so a snapshot cut short is redone.
+//!
+//! After a reconnect with partial resyncs, our in-flight map must keep protecting our writes
+//! that the peer applied but never acked until the peer's own resend (changes it made before
+//! it applied ours) has come in: only then is the seq from its Hello taken as an ack
+//! (`deferred_ack`).
 //!
 //! Why snapshot items need no stamp: the link is FIFO in both directions and an Ack is queued
 //! only when the driver has taken every event (`poll_event` returned `None`), i.e. after it
 //! applied the acked changes to its store. So when an item for key K reaches us while our write
 //! of K is still unacked, the peer read that item before it was done applying our write: the
 //! peer ends with our write (or a newer one of its own, which it sends us), and the item must be
-//! dropped. The same holds for an item
-//! that arrives while our flush_all is unacked: the peer will flush it.
+//! dropped. The same holds for an item that arrives while our flush_all is unacked: the peer
+//! will flush it.
 //!
 //! Back-pressure: when more than `max_output_bytes` wait to be written the session asks to
 //! close (`Close(Backpressure)`). Nothing is lost on our side: the backlog still holds every
@@ -38,6 +48,9 @@ use crate::{
 
 /// Output above this makes [`ReplSession::wants_backpressure`] true (at most).
 const SNAPSHOT_PAUSE_BYTES: usize = 4 << 20;
+
+/// Output buffer capacity kept after a burst.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
 
 /// What we last applied from a peer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -770,6 +783,10 @@ impl ReplSession {
         if self.out_start == self.out.len() {
             self.out.clear();
             self.out_start = 0;
+            if self.out.capacity() > KEEP_BUFFER_BYTES * 8 {
+                // A snapshot or resend burst is over: do not keep its peak forever.
+                self.out.shrink_to(KEEP_BUFFER_BYTES);
+            }
         } else if self.out_start > self.out.len() / 2 && self.out_start > 64 << 10 {
             self.out.drain(..self.out_start);
             self.out_start = 0;
