@@ -10,6 +10,7 @@
 //!  │   check thread result ─(channel + pipe byte)─► record ─► apply_health       │
 //!  │   actions ────► sendto 224.0.0.18 (IP_HDRINCL, TTL 255, TOS 0xc0)           │
 //!  │                 `ip addr add|del VIP dev IF`, AF_PACKET gratuitous ARP      │
+//!  │   SIOCGIFFLAGS every wake-up: link down/no carrier ─► FAULT (keepalived)    │
 //!  │ stop flag (e.g. SIGTERM) ─► shutdown: priority-0 advert, VIPs removed       │
 //!  └─────────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::arp::gratuitous_arp;
 use crate::config::VirtualAddress;
-use crate::health::{CheckOutcome, HealthPolicy, HealthTracker};
+use crate::health::{CheckOutcome, HealthPolicy, HealthTracker, TrackEffect};
 use crate::instance::{Action, VrrpInstance};
 use crate::packet::{
     Ipv4Datagram, MAX_VRRP_MESSAGE_LEN, VRRP_IP_PROTOCOL, VRRP_MULTICAST_GROUP, VRRP_TOS, VRRP_TTL,
@@ -72,6 +73,25 @@ pub fn interface_index(interface: &str) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(index)
+}
+
+/// True when `interface` is administratively up and has carrier (`IFF_UP` and `IFF_RUNNING`);
+/// `socket` is any socket, used for the `SIOCGIFFLAGS` ioctl.
+pub fn interface_is_running(socket: &impl AsRawFd, interface: &str) -> io::Result<bool> {
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = interface.as_bytes();
+    if name.len() >= request.ifr_name.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name too long"));
+    }
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name) {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name and writes the flags into `request`.
+    check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut request) })?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = libc::c_int::from(unsafe { request.ifr_ifru.ifru_flags } as u16);
+    Ok(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
 }
 
 /// What `getifaddrs` says about one interface.
@@ -360,6 +380,8 @@ pub struct VrrpDaemon {
     socket: VrrpSocket,
     arp: ArpSocket,
     health: Option<(HealthTracker, SocketAddr)>,
+    /// keepalived tracks the instance's own interface: no carrier (or down) means FAULT.
+    link_running: bool,
     ip_id: u16,
     verbose: bool,
 }
@@ -381,12 +403,19 @@ impl VrrpDaemon {
         let arp = ArpSocket::open(&interface, mac)?;
         let now = Instant::now();
         let health = health.map(|(policy, address)| (HealthTracker::new(policy, now), address));
-        Ok(VrrpDaemon { instance, socket, arp, health, ip_id: 0, verbose })
+        let link_running = interface_is_running(&socket, &interface)?;
+        Ok(VrrpDaemon { instance, socket, arp, health, link_running, ip_id: 0, verbose })
     }
 
     /// The state machine.
     pub fn instance(&self) -> &VrrpInstance {
         &self.instance
+    }
+
+    /// The health check and the link state combined, as keepalived combines its trackers.
+    fn tracked_effect(&self) -> TrackEffect {
+        let health = self.health.as_ref().map(|(tracker, _)| tracker.effect()).unwrap_or_default();
+        health.combine(TrackEffect { fault: !self.link_running, priority_delta: 0 })
     }
 
     /// Runs until `stop` is set, then resigns (priority-0 advert if master), removes the VIPs
@@ -411,10 +440,8 @@ impl VrrpDaemon {
         })?;
 
         let now = Instant::now();
-        if let Some((tracker, _)) = &self.health {
-            // init_fail or a positive weight apply from the start.
-            self.instance.apply_health(now, tracker.effect());
-        }
+        // A down link, init_fail or a positive weight apply from the start.
+        self.instance.apply_health(now, self.tracked_effect());
         self.instance.start(now);
         let result = self.event_loop(stop, log, &request_tx, &result_rx, &wake_read);
         self.instance.shutdown(Instant::now());
@@ -481,9 +508,17 @@ impl VrrpDaemon {
                 }
                 if changed {
                     log.line(&format!("health check of {address}: {:?}", tracker.status()));
-                    let effect = tracker.effect();
+                    let effect = self.tracked_effect();
                     self.instance.apply_health(now, effect);
                 }
+            }
+            let interface = &self.instance.config().interface;
+            let running = interface_is_running(&self.socket, interface).unwrap_or(false);
+            if running != self.link_running {
+                self.link_running = running;
+                log.line(&format!("{interface}: link {}", if running { "up" } else { "down" }));
+                let effect = self.tracked_effect();
+                self.instance.apply_health(now, effect);
             }
             if self.instance.poll_timeout().is_some_and(|t| t <= now) {
                 self.instance.handle_timeout(now);
