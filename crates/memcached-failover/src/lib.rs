@@ -61,6 +61,41 @@
 //! assert_eq!(instance.state(), VrrpState::Master);
 //! assert!(std::iter::from_fn(|| instance.poll_action()).any(|a| a == Action::AddVirtualAddresses));
 //! ```
+//!
+//! Wiring it into a server (Linux): run a [`linux::VrrpDaemon`] on its own thread with the
+//! memcached port as its health check, and set the stop flag on shutdown so the master
+//! resigns (priority-0 advert) before the process exits:
+//!
+//! ```no_run
+//! # #[cfg(target_os = "linux")]
+//! # fn main() -> std::io::Result<()> {
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::Arc;
+//! use memcached_failover::linux::{InterfaceAddresses, StderrLog, VrrpDaemon};
+//! use memcached_failover::{HealthPolicy, InstanceConfig, VirtualAddress, VrrpInstance};
+//!
+//! let vip = VirtualAddress { address: "10.77.0.100".parse().unwrap(), prefix_len: 24 };
+//! let mut config = InstanceConfig::new("eth0", 77, vec![vip]);
+//! config.priority = 150;
+//! let source = InterfaceAddresses::of("eth0")?
+//!     .primary_ipv4(&config.virtual_addresses)
+//!     .expect("eth0 has an IPv4 address");
+//! let instance = VrrpInstance::new(config, source).expect("valid config");
+//! let check = (HealthPolicy::default(), "127.0.0.1:11211".parse().unwrap());
+//! let mut daemon = VrrpDaemon::new(instance, Some(check), false)?;
+//! let stop = Arc::new(AtomicBool::new(false));
+//! let flag = Arc::clone(&stop);
+//! let thread = std::thread::spawn(move || {
+//!     daemon.run(&flag, &mut StderrLog { prefix: "vrrp[VI_77]".into() })
+//! });
+//! // ... serve; on shutdown:
+//! stop.store(true, Ordering::SeqCst);
+//! thread.join().unwrap()?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(target_os = "linux"))]
+//! # fn main() {}
+//! ```
 
 pub mod arp;
 pub mod config;

@@ -382,6 +382,7 @@ pub struct VrrpDaemon {
     health: Option<(HealthTracker, SocketAddr)>,
     /// keepalived tracks the instance's own interface: no carrier (or down) means FAULT.
     link_running: bool,
+    last_error_logged: Option<Instant>,
     ip_id: u16,
     verbose: bool,
 }
@@ -404,7 +405,16 @@ impl VrrpDaemon {
         let now = Instant::now();
         let health = health.map(|(policy, address)| (HealthTracker::new(policy, now), address));
         let link_running = interface_is_running(&socket, &interface)?;
-        Ok(VrrpDaemon { instance, socket, arp, health, link_running, ip_id: 0, verbose })
+        Ok(VrrpDaemon {
+            instance,
+            socket,
+            arp,
+            health,
+            link_running,
+            last_error_logged: None,
+            ip_id: 0,
+            verbose,
+        })
     }
 
     /// The state machine.
@@ -626,7 +636,15 @@ impl VrrpDaemon {
                 }
             };
             if let Err(error) = result {
-                log.line(&format!("{action:?} failed: {error}"));
+                // A missing route or a dead link fails every advert: one line per second.
+                let now = Instant::now();
+                if self
+                    .last_error_logged
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+                {
+                    self.last_error_logged = Some(now);
+                    log.line(&format!("{action:?} failed: {error}"));
+                }
             }
         }
     }
