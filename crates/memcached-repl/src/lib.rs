@@ -76,8 +76,9 @@
 //!   polls the next, so "the store changed before the peer's change arrived" is seen as such. A
 //!   write that races the application of a peer change inside the store can still resolve
 //!   differently on the two nodes.
-//! * A backlog over `backlog_bytes` closes an open connection (`Close(Backpressure)`); without a
-//!   connection its oldest entries are dropped and the next link is a full two-way resync.
+//! * Unacked changes over twice `backlog_bytes` close an open connection
+//!   (`Close(Backpressure)`); without a connection the backlog is cut to `backlog_bytes` (oldest
+//!   first) and, if anything was cut, the next link is a full two-way resync.
 //! * A delayed `flush_all <t>` is applied as the record says; the re-apply of racing writes is
 //!   only right for an immediate flush.
 //! * Snapshot items carry no stamp: they lose against any in-flight local write of the same key
@@ -122,7 +123,8 @@ pub struct ReplConfig {
     pub node_id: u64,
     /// When this process started (unix ms); the older node wins a two-way full resync.
     pub started_unix_ms: u64,
-    /// Retained log of local changes for partial resync (default 64 MiB).
+    /// Retained log of local changes for partial resync (default 64 MiB). While connected,
+    /// unacked changes may use up to twice this before the link is closed as stalled.
     pub backlog_bytes: usize,
     /// Unsent output above this -> `Close(Backpressure)` (default 64 MiB).
     pub max_output_bytes: usize,

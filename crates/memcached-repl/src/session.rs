@@ -195,16 +195,20 @@ impl ReplSession {
 
     /// Keeps the backlog within `backlog_bytes`. Every entry in it is unacked, and conflict
     /// resolution needs it (key check, re-apply after a peer flush) for as long as the peer may
-    /// still send changes older than it. So while a connection exists, a backlog over budget
-    /// closes it (`Close(Backpressure)`: a peer that far behind is cut off); without one, the
-    /// oldest entries go, and since the peer may have applied them unacked, their protection
+    /// still send changes older than it. So while a connection exists nothing is trimmed, and
+    /// a backlog over twice the budget closes it (`Close(Backpressure)`: a peer that far behind
+    /// is cut off; the headroom lets a link that starts with a full backlog after a partition
+    /// resync partially while new writes come in). Without a connection the oldest entries go
+    /// down to the budget, and since the peer may have applied them unacked, their protection
     /// is gone: the next link is a full resync both ways (`protection_lost`).
     fn trim_by_size(&mut self) {
         if self.backlog.bytes() <= self.cfg.backlog_bytes {
             return;
         }
         if self.conn.is_some() {
-            self.close(CloseReason::Backpressure);
+            if self.backlog.bytes() > self.cfg.backlog_bytes.saturating_mul(2) {
+                self.close(CloseReason::Backpressure);
+            }
             return;
         }
         while self.backlog.bytes() > self.cfg.backlog_bytes {
@@ -245,7 +249,8 @@ impl ReplSession {
     }
 
     /// A transport connected (dialed or accepted). Queues our Hello. `local_items` = items in
-    /// the local store now (0 = empty store, which makes overwriting it safe).
+    /// the local store now (carried in the Hello for the peer's logs; the resync rules do not
+    /// depend on it, since writes keep coming during the handshake).
     pub fn connected(&mut self, now: Instant, unix_ms: u64, local_items: u64) {
         if self.conn.is_some() {
             self.disconnected(now);

@@ -386,3 +386,30 @@ fn unwritten_output_over_the_limit_closes_with_backpressure() {
     assert_eq!(last_link_up(&p.a).0, ResyncKind::Partial { changes: 100 });
     assert_eq!(p.b.map.len(), 100);
 }
+
+#[test]
+fn a_link_starting_with_a_full_backlog_still_resyncs_partially_under_new_writes() {
+    let mut p = pair_with(config(0xA, 1_000, 2_000), config(0xB, 2_000, 2_000));
+    p.disconnect();
+    let (now, ms) = (p.now(), p.ms);
+    for i in 0..14 {
+        p.a.set(format!("k{i:02}").as_bytes(), b"0123456789", now, ms);
+    }
+    assert!(p.a.s.stats().backlog_bytes > 1_500);
+    assert_eq!(p.a.s.stats().backlog_changes, 14, "nothing trimmed yet");
+    p.connect();
+    while !p.a.s.is_linked() {
+        p.step(1, true);
+    }
+    // New writes arrive before the peer acked the resend: over the budget, under twice it.
+    let (now, ms) = (p.now(), p.ms);
+    for i in 0..8 {
+        p.a.set(format!("new{i}").as_bytes(), b"0123456789", now, ms);
+    }
+    assert!(p.a.s.stats().backlog_bytes > 2_000);
+    p.settle();
+    assert!(p.a.closes.is_empty(), "{:?}", p.a.closes);
+    assert_eq!(last_link_up(&p.a).0, ResyncKind::Partial { changes: 14 });
+    assert_eq!(p.a.map, p.b.map);
+    assert_eq!(p.b.map.len(), 22);
+}
