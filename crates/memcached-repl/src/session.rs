@@ -169,6 +169,11 @@ impl ReplSession {
         &self.cfg
     }
 
+    /// The stamp the last `record_local` gave its change (the HLC's current value).
+    pub fn last_stamp(&self) -> Stamp {
+        Stamp { clock: self.hlc, node: self.cfg.node_id }
+    }
+
     fn tick(&mut self, unix_ms: u64) -> Stamp {
         let phys = unix_ms << 16;
         self.hlc = if phys > self.hlc { phys } else { self.hlc + 1 };
