@@ -7,7 +7,7 @@
 //!       [--preempt-delay S] [--source ADDR] [--name NAME] [-v]
 //!       [--check 127.0.0.1:11211 [--check-interval S] [--check-timeout S]
 //!        [--rise N] [--fall N] [--weight W]]
-//!       [--garp-master-delay S] [--garp-master-repeat N]
+//!       [--garp-master-delay S] [--garp-master-repeat N] [--unicast-peer ADDR ...]
 //! ```
 
 #[cfg(target_os = "linux")]
@@ -73,6 +73,7 @@ mod daemon {
         let mut garp_delay = None;
         let mut garp_repeat = None;
         let mut verbose = false;
+        let mut unicast_peers = Vec::new();
         let mut i = 0;
         while i < args.len() {
             let flag = args[i].as_str();
@@ -109,6 +110,7 @@ mod daemon {
                 "--weight" => policy.weight = number(&value()?, flag)?,
                 "--garp-master-delay" => garp_delay = Some(seconds(&value()?, flag)?),
                 "--garp-master-repeat" => garp_repeat = Some(number(&value()?, flag)?),
+                "--unicast-peer" => unicast_peers.push(number(&value()?, flag)?),
                 "-v" | "--verbose" => verbose = true,
                 other => return Err(format!("unknown flag {other}")),
             }
@@ -127,6 +129,7 @@ mod daemon {
         config.auth_pass = auth_pass;
         config.preempt = preempt;
         config.preempt_delay = preempt_delay;
+        config.unicast_peers = unicast_peers;
         if let Some(name) = name {
             config.name = name;
         }

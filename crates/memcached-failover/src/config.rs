@@ -13,6 +13,7 @@
 //!   nopreempt                           preempt: false           (default true)
 //!   preempt_delay 30                    preempt_delay: 30 s      (default 0)
 //!   garp_master_delay 5 ...             garp: GarpConfig         (keepalived defaults)
+//!   unicast_peer { 10.0.0.2 }           unicast_peers            (default: multicast)
 //! }
 //! ```
 
@@ -106,6 +107,10 @@ pub struct InstanceConfig {
     pub down_timer_adverts: u32,
     /// Gratuitous ARP settings.
     pub garp: GarpConfig,
+    /// keepalived `unicast_peer { ... }`: send adverts to these addresses instead of
+    /// 224.0.0.18 (networks without multicast). Empty (default) = multicast. Both routers
+    /// must use the same mode: keepalived drops adverts of the other mode.
+    pub unicast_peers: Vec<Ipv4Addr>,
 }
 
 /// A configuration the instance cannot run with.
@@ -132,6 +137,9 @@ pub enum ConfigError {
     /// Prefix length above 32.
     #[error("prefix length {0} is above 32")]
     InvalidPrefixLength(u8),
+    /// A unicast peer that is not a unicast address.
+    #[error("unicast peer {0} is not a unicast address")]
+    InvalidUnicastPeer(Ipv4Addr),
     /// `down_timer_adverts` outside 1..=100.
     #[error("down_timer_adverts must be 1..100")]
     InvalidDownTimerAdverts,
@@ -157,6 +165,7 @@ impl InstanceConfig {
             preempt_delay: Duration::ZERO,
             down_timer_adverts: 3,
             garp: GarpConfig::default(),
+            unicast_peers: Vec::new(),
         }
     }
 
@@ -191,6 +200,13 @@ impl InstanceConfig {
                 return Err(ConfigError::DuplicateVirtualAddress(vip.address));
             }
         }
+        if let Some(peer) = self
+            .unicast_peers
+            .iter()
+            .find(|p| p.is_multicast() || p.is_broadcast() || p.is_unspecified())
+        {
+            return Err(ConfigError::InvalidUnicastPeer(*peer));
+        }
         if !(1..=100).contains(&self.down_timer_adverts) {
             return Err(ConfigError::InvalidDownTimerAdverts);
         }
@@ -202,6 +218,15 @@ impl InstanceConfig {
         match &self.auth_pass {
             Some(pass) => Authentication::simple_text(&pass[..pass.len().min(AUTH_DATA_LEN)]),
             None => Authentication::None,
+        }
+    }
+
+    /// Where adverts go: 224.0.0.18, or each unicast peer.
+    pub fn advert_destinations(&self) -> Vec<Ipv4Addr> {
+        if self.unicast_peers.is_empty() {
+            vec![crate::packet::VRRP_MULTICAST_GROUP]
+        } else {
+            self.unicast_peers.clone()
         }
     }
 
@@ -248,6 +273,9 @@ mod tests {
         assert!(matches!(config.validate(), Err(ConfigError::DuplicateVirtualAddress(_))));
         config.virtual_addresses.clear();
         assert_eq!(config.validate(), Err(ConfigError::VirtualAddressCount(0)));
+        config.virtual_addresses = vip();
+        config.unicast_peers = vec![Ipv4Addr::new(224, 0, 0, 18)];
+        assert!(matches!(config.validate(), Err(ConfigError::InvalidUnicastPeer(_))));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!  │   raw socket ─► Ipv4Datagram::parse ─► decode ─► handle_advertisement       │
 //!  │   timers ─────► handle_timeout / HealthTracker::poll_start ──► check thread │
 //!  │   check thread result ─(channel + pipe byte)─► record ─► apply_health       │
-//!  │   actions ────► sendto 224.0.0.18 (IP_HDRINCL, TTL 255, TOS 0xc0)           │
+//!  │   actions ────► sendto 224.0.0.18 or each unicast peer (IP_HDRINCL, TTL 255)│
 //!  │                 `ip addr add|del VIP dev IF`, AF_PACKET gratuitous ARP      │
 //!  │   SIOCGIFFLAGS every wake-up: link down/no carrier ─► FAULT (keepalived)    │
 //!  │ stop flag (e.g. SIGTERM) ─► shutdown: priority-0 advert, VIPs removed       │
@@ -34,7 +34,8 @@ use crate::config::VirtualAddress;
 use crate::health::{CheckOutcome, HealthPolicy, HealthTracker, TrackEffect};
 use crate::instance::{Action, VrrpInstance};
 use crate::packet::{
-    Ipv4Datagram, MAX_VRRP_MESSAGE_LEN, VRRP_IP_PROTOCOL, VRRP_MULTICAST_GROUP, VRRP_TOS, VRRP_TTL,
+    Advertisement, Ipv4Datagram, MAX_VRRP_MESSAGE_LEN, VRRP_IP_PROTOCOL, VRRP_MULTICAST_GROUP,
+    VRRP_TOS, VRRP_TTL,
 };
 
 fn check(result: libc::c_int) -> io::Result<libc::c_int> {
@@ -199,13 +200,14 @@ impl VrrpSocket {
         Ok(VrrpSocket { fd })
     }
 
-    /// Sends a complete IPv4 datagram (header included) to 224.0.0.18.
-    pub fn send(&self, datagram: &[u8]) -> io::Result<()> {
+    /// Sends a complete IPv4 datagram (header included) to `destination` (224.0.0.18, or a
+    /// unicast peer).
+    pub fn send(&self, datagram: &[u8], destination: Ipv4Addr) -> io::Result<()> {
         let mut to: libc::sockaddr_in =
             // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
             unsafe { std::mem::zeroed() };
         to.sin_family = libc::AF_INET as libc::sa_family_t;
-        to.sin_addr = in_addr(VRRP_MULTICAST_GROUP);
+        to.sin_addr = in_addr(destination);
         // SAFETY: `datagram` and `to` are valid for the lengths passed.
         let sent = unsafe {
             libc::sendto(
@@ -550,13 +552,22 @@ impl VrrpDaemon {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            let decoded = Ipv4Datagram::parse(&buf[..len])
-                .and_then(|(_, packet)| packet.decode().map(|advert| (packet, advert)));
+            let unicast = !self.instance.config().unicast_peers.is_empty();
+            let decoded = Ipv4Datagram::parse(&buf[..len]).and_then(|(_, packet)| {
+                // keepalived checks TTL 255 in multicast mode only.
+                let advert = if unicast {
+                    Advertisement::decode(packet.payload, packet.source, packet.destination)
+                } else {
+                    packet.decode()
+                };
+                advert.map(|advert| (packet, advert))
+            });
             match decoded {
-                Ok((packet, _)) if packet.destination != VRRP_MULTICAST_GROUP => {
-                    // keepalived: unicast adverts are dropped by a multicast instance.
+                Ok((packet, _)) if (packet.destination == VRRP_MULTICAST_GROUP) == unicast => {
+                    // keepalived: an instance drops adverts of the other mode.
                     if self.verbose {
-                        log.line(&format!("unicast advert from {} discarded", packet.source));
+                        let mode = if unicast { "multicast" } else { "unicast" };
+                        log.line(&format!("{mode} advert from {} discarded", packet.source));
                     }
                 }
                 Ok((packet, advert)) => {
@@ -583,22 +594,28 @@ impl VrrpDaemon {
         while let Some(action) = self.instance.poll_action() {
             let result = match &action {
                 Action::SendAdvertisement(advert) => {
-                    self.ip_id = self.ip_id.wrapping_add(1);
-                    let header = Ipv4Datagram {
-                        tos: VRRP_TOS,
-                        identification: self.ip_id,
-                        ttl: VRRP_TTL,
-                        source,
-                        destination: VRRP_MULTICAST_GROUP,
-                    };
-                    let mut datagram = [0u8; 20 + MAX_VRRP_MESSAGE_LEN];
-                    advert
-                        .encode_into(source, VRRP_MULTICAST_GROUP, &mut datagram[20..])
-                        .map_err(io::Error::other)
-                        .and_then(|len| {
-                            datagram[..20].copy_from_slice(&header.encode_header(len));
-                            self.socket.send(&datagram[..20 + len])
-                        })
+                    let mut result = Ok(());
+                    for destination in self.instance.config().advert_destinations() {
+                        self.ip_id = self.ip_id.wrapping_add(1);
+                        let header = Ipv4Datagram {
+                            tos: VRRP_TOS,
+                            identification: self.ip_id,
+                            ttl: VRRP_TTL,
+                            source,
+                            destination,
+                        };
+                        // The v3 checksum covers the destination: one encoding per peer.
+                        let mut datagram = [0u8; 20 + MAX_VRRP_MESSAGE_LEN];
+                        let sent = advert
+                            .encode_into(source, destination, &mut datagram[20..])
+                            .map_err(io::Error::other)
+                            .and_then(|len| {
+                                datagram[..20].copy_from_slice(&header.encode_header(len));
+                                self.socket.send(&datagram[..20 + len], destination)
+                            });
+                        result = result.and(sent);
+                    }
+                    result
                 }
                 Action::AddVirtualAddresses => self
                     .instance

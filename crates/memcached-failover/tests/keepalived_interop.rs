@@ -451,3 +451,62 @@ fn link_down_faults_vrrpd_and_link_up_brings_it_back() {
     assert!(back.is_some(), "vrrpd did not come back on link up\n{}", lab.logs());
     assert!(lab.log(ours).contains("FAULT -> BACKUP (HealthRecovered"), "{}", lab.logs());
 }
+
+#[test]
+fn keepalived_unicast_mode_interoperates() {
+    let mut lab = Lab::new("uc", 181);
+    let ours = lab.start_vrrpd(&[
+        "--version",
+        "3",
+        "--priority",
+        "150",
+        "--advert-int",
+        "0.1",
+        "--garp-master-delay",
+        "0",
+        "--unicast-peer",
+        "192.168.181.2",
+    ]);
+    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
+    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+    let keepalived = lab.start_keepalived(
+        "    priority 100\n    advert_int 0.1\n    version 3\n    unicast_src_ip 192.168.181.2\n    unicast_peer {\n        192.168.181.1\n    }",
+    );
+    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
+        lab.log(keepalived).contains("Entering BACKUP STATE")
+    });
+    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+    // If keepalived dropped our unicast adverts (mode mismatch, length, VIP list...) it would
+    // be MASTER within its 0.36 s Master_Down_Interval. (keepalived 2.2.7 also accepts a v3
+    // pseudo-header built with 224.0.0.18, its `old_unicast_checksum` compatibility, so this
+    // does not pin down which destination our checksum uses; the second half does: our
+    // decoder only accepts keepalived's unicast adverts if it uses the real destination.)
+    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+        lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
+    });
+    assert!(split.is_none(), "keepalived ignored our unicast adverts\n{}", lab.logs());
+
+    let status = lab.terminate(ours);
+    assert!(status.is_some_and(|s| s.success()), "vrrpd did not exit cleanly\n{}", lab.logs());
+    let took_over = lab.wait_for(Duration::from_secs(3), Lab::keepalived_holds_vip);
+    assert!(took_over.is_some(), "keepalived never took the VIP\n{}", lab.logs());
+
+    // And a lower-priority vrrpd accepts keepalived's unicast adverts.
+    let ours = lab.start_vrrpd(&[
+        "--version",
+        "3",
+        "--priority",
+        "50",
+        "--advert-int",
+        "0.1",
+        "--unicast-peer",
+        "192.168.181.2",
+    ]);
+    let started =
+        lab.wait_for(Duration::from_secs(3), |lab| lab.log(ours).contains("INIT -> BACKUP"));
+    assert!(started.is_some(), "vrrpd did not start\n{}", lab.logs());
+    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+        lab.ours_holds_vip() || lab.log(ours).contains("-> MASTER")
+    });
+    assert!(split.is_none(), "vrrpd ignored keepalived's unicast adverts\n{}", lab.logs());
+}
