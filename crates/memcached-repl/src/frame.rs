@@ -9,11 +9,11 @@
 //!
 //! | type | frame          | body                                                                |
 //! |------|----------------|---------------------------------------------------------------------|
-//! | 1    | Hello          | magic `MCRL` [4], version u16, node_id u64, started_unix_ms u64,    |
-//! |      |                | unix_ms u64, applied_node u64, applied_seq u64, local_items u64,    |
-//! |      |                | nonce [16], auth u8 (1 = a secret is configured)                    |
-//! | 2    | Auth           | proof [16] = HMAC-MD5(secret, "mcrepl-auth-v1", prover, verifier,   |
-//! |      |                | verifier's nonce)                                                   |
+//! | 1    | Hello          | magic `MCRL` (4 bytes), version u16, node_id u64, started_unix_ms   |
+//! |      |                | u64, unix_ms u64, applied_node u64, applied_seq u64, local_items    |
+//! |      |                | u64, nonce (16 bytes), auth u8 (1 = a secret is configured)         |
+//! | 2    | Auth           | proof (16 bytes) = HMAC-MD5(secret, "mcrepl-auth-v1", prover,       |
+//! |      |                | verifier, verifier's nonce)                                         |
 //! | 3    | Resync         | kind u8 (0 none, 1 partial, 2 full), changes u64                    |
 //! | 4    | Change         | seq u64, stamp.clock u64, stamp.node u64, op u8, flags u32,         |
 //! |      |                | exptime u32 (absolute unix s), cas u64, time u32, key_binary u8,    |
@@ -29,6 +29,11 @@
 //!
 //! Op codes: 0 set, 1 add, 2 replace, 3 append, 4 prepend, 5 cas, 6 incr, 7 decr, 8 touch,
 //! 9 delete, 10 invalidate, 11 flush_all.
+//!
+//! Order on one direction of a link: Hello, Auth (only with a secret), Resync; then either the
+//! resent Changes (partial) or SnapshotBegin, SnapshotItem..., SnapshotEnd (full; live Changes
+//! may be interleaved with the items); then Changes, Acks, Pings and Pongs. Seqs of Changes
+//! (and the snapshot's base_seq) strictly increase on a link. Anything else closes the link.
 //!
 //! [`decode`] takes any prefix of the byte stream: `Ok(None)` means "need more bytes"; a frame
 //! whose length is over the limit is refused as soon as its 4 length bytes are seen.

@@ -133,6 +133,8 @@ pub struct ReplSession {
     stats: ReplStats,
     nonce_seed: u64,
     connections: u64,
+    /// Highest `ChangeRecord::version` passed to `record_local`.
+    last_local_version: u64,
 }
 
 impl ReplSession {
@@ -156,6 +158,7 @@ impl ReplSession {
             stats: ReplStats::default(),
             nonce_seed: RandomState::new().hash_one(0x6d63_7265_706cu64),
             connections: 0,
+            last_local_version: 0,
         }
     }
 
@@ -167,6 +170,14 @@ impl ReplSession {
     /// The configuration.
     pub fn config(&self) -> &ReplConfig {
         &self.cfg
+    }
+
+    /// The highest store version (`ChangeRecord::version`) seen by `record_local`. A driver
+    /// that can apply conditionally should skip a peer change for a key whose local item has a
+    /// higher version: that local write is not recorded yet, will be stamped after the peer
+    /// change was seen, and so wins on both nodes (see the crate doc's limits).
+    pub fn last_local_version(&self) -> u64 {
+        self.last_local_version
     }
 
     /// The stamp the last `record_local` gave its change (the HLC's current value).
@@ -184,6 +195,7 @@ impl ReplSession {
     /// kept in the backlog until the peer acks it, and sent now if the link is up.
     pub fn record_local(&mut self, change: ChangeRecord, now: Instant, unix_ms: u64) {
         let stamp = self.tick(unix_ms);
+        self.last_local_version = self.last_local_version.max(change.version);
         self.last_seq += 1;
         let seq = self.last_seq;
         self.inflight.note(seq, stamp, &change);
