@@ -672,6 +672,9 @@ impl ReplSession {
         if seq <= c.last_received {
             return Err(protocol("change sequence went backwards"));
         }
+        if c.snapshot_due {
+            return Err(protocol("change before the announced snapshot"));
+        }
         c.last_received = seq;
         if let Some((_, left)) = c.deferred_ack.as_mut() {
             *left = left.saturating_sub(1);

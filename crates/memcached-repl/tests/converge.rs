@@ -5,6 +5,7 @@
 mod common;
 
 use common::{config, Node, Pair};
+use memcached_repl::CloseReason;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -46,6 +47,14 @@ fn run(ops: Vec<Op>, seed: u64, small_backlog: bool, skew: i64, b_older: bool) {
 fn check(p: &Pair) {
     assert_eq!(p.a.map, p.b.map, "stores differ after settling (breaks {})", p.breaks);
     assert!(p.a.s.stats().linked && p.b.s.stats().linked);
+    for n in [&p.a, &p.b] {
+        for r in &n.closes {
+            assert!(
+                !matches!(r, CloseReason::Protocol(_) | CloseReason::HandshakeRejected(_)),
+                "a correct peer was refused: {r:?}"
+            );
+        }
+    }
 }
 
 fn simulate(ops: &[Op], seed: u64, small_backlog: bool, skew: i64, b_older: bool) -> Pair {
@@ -145,7 +154,8 @@ fn debug_shrink() {
         let fails = |ops: &[Op]| {
             std::panic::catch_unwind(|| {
                 let p = simulate(ops, seed, small, skew, b_older);
-                p.a.map != p.b.map
+                check(&p);
+                false
             })
             .unwrap_or(true)
         };
