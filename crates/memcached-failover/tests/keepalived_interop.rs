@@ -344,7 +344,7 @@ fn keepalived_v3_interoperates_in_both_directions() {
     });
     assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
     // keepalived's Master_Down_Interval is 0.36 s.
-    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+    let split = lab.wait_for(Duration::from_millis(1000), |lab| {
         lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
     });
     assert!(split.is_none(), "keepalived ignored our v3 adverts\n{}", lab.logs());
@@ -362,7 +362,7 @@ fn keepalived_v3_interoperates_in_both_directions() {
     let started =
         lab.wait_for(Duration::from_secs(3), |lab| lab.log(ours).contains("INIT -> BACKUP"));
     assert!(started.is_some(), "vrrpd did not start\n{}", lab.logs());
-    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+    let split = lab.wait_for(Duration::from_millis(1000), |lab| {
         lab.ours_holds_vip() || lab.log(ours).contains("-> MASTER")
     });
     assert!(split.is_none(), "vrrpd ignored keepalived's adverts\n{}", lab.logs());
@@ -481,7 +481,7 @@ fn keepalived_unicast_mode_interoperates() {
     // pseudo-header built with 224.0.0.18, its `old_unicast_checksum` compatibility, so this
     // does not pin down which destination our checksum uses; the second half does: our
     // decoder only accepts keepalived's unicast adverts if it uses the real destination.)
-    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+    let split = lab.wait_for(Duration::from_millis(1000), |lab| {
         lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
     });
     assert!(split.is_none(), "keepalived ignored our unicast adverts\n{}", lab.logs());
@@ -505,7 +505,7 @@ fn keepalived_unicast_mode_interoperates() {
     let started =
         lab.wait_for(Duration::from_secs(3), |lab| lab.log(ours).contains("INIT -> BACKUP"));
     assert!(started.is_some(), "vrrpd did not start\n{}", lab.logs());
-    let split = lab.wait_for(Duration::from_millis(1500), |lab| {
+    let split = lab.wait_for(Duration::from_millis(1000), |lab| {
         lab.ours_holds_vip() || lab.log(ours).contains("-> MASTER")
     });
     assert!(split.is_none(), "vrrpd ignored keepalived's unicast adverts\n{}", lab.logs());
