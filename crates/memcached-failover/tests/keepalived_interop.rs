@@ -510,3 +510,42 @@ fn keepalived_unicast_mode_interoperates() {
     });
     assert!(split.is_none(), "vrrpd ignored keepalived's unicast adverts\n{}", lab.logs());
 }
+
+#[test]
+fn keepalived_v3_backup_adopts_our_interval_and_takes_over_when_we_die() {
+    let mut lab = Lab::new("kl", 182);
+    let ours = lab.start_vrrpd(&[
+        "--version",
+        "3",
+        "--priority",
+        "150",
+        "--advert-int",
+        "0.1",
+        "--garp-master-delay",
+        "0",
+    ]);
+    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
+    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+    // keepalived is configured with 1 s; as BACKUP it adopts our 0.1 s (RFC 5798 §6.4.2).
+    let keepalived = lab.start_keepalived("    priority 100\n    advert_int 1\n    version 3");
+    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
+        lab.log(keepalived).contains("Entering BACKUP STATE")
+    });
+    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!lab.keepalived_holds_vip(), "{}", lab.logs());
+
+    // SIGKILL: no priority-0 advert, keepalived must wait its Master_Down_Interval:
+    // 3 · 0.1 s + (256 − 100) · 0.1 s / 256 = 0.36 s with our interval, 3.61 s with its own.
+    let killed = Instant::now();
+    lab.kill(ours);
+    let took_over = lab.wait_for(Duration::from_secs(5), Lab::keepalived_holds_vip);
+    let gap = killed.elapsed();
+    assert!(took_over.is_some(), "keepalived never took the VIP\n{}", lab.logs());
+    assert!(
+        gap < Duration::from_millis(2000),
+        "keepalived took {gap:?}: it did not adopt our 0.1 s advert interval\n{}",
+        lab.logs()
+    );
+    eprintln!("vrrpd SIGKILLed -> keepalived holds the VIP after {gap:?}");
+}
