@@ -296,8 +296,8 @@ fn keepalived_v2_accepts_our_adverts_and_takes_over_on_our_resignation() {
     assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
 
     // keepalived's Master_Down_Interval is 3.61 s: if it dropped our adverts it would be
-    // MASTER well within 5 s.
-    let split = lab.wait_for(Duration::from_secs(5), |lab| {
+    // MASTER within 4.5 s.
+    let split = lab.wait_for(Duration::from_millis(4500), |lab| {
         lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
     });
     assert!(split.is_none(), "keepalived ignored our adverts and became MASTER\n{}", lab.logs());
