@@ -13,7 +13,8 @@
 //!   weight 0 (default)  Down ⇒ the instance goes to FAULT (a master resigns: prio-0 advert)
 //!   weight W > 0        Up   ⇒ priority + W
 //!   weight W < 0        Down ⇒ priority + W (i.e. lower)
-//!   reverse             swaps what Up and Down mean for the weight
+//!   reverse             the same condition, the opposite adjustment (−W); with weight 0:
+//!                       FAULT while the check is Up
 //! ```
 //!
 //! Schedule: a check starts every `interval` (never two at once); a check not reported by
@@ -34,7 +35,8 @@ pub struct HealthPolicy {
     pub fall: u32,
     /// Priority weight, -253..=253 (`weight`, default 0 = fault on failure).
     pub weight: i32,
-    /// `weight W reverse`: apply the weight in the opposite condition.
+    /// `weight W reverse`: adjust by −W instead of W (same condition); `weight 0 reverse`
+    /// faults while the check is up.
     pub reverse: bool,
     /// Start in the Down state (`init_fail`).
     pub init_fail: bool,
@@ -142,9 +144,11 @@ impl HealthTracker {
             // `weight 0 reverse`: down when the check is up.
             return TrackEffect { fault: up == self.policy.reverse, priority_delta: 0 };
         }
-        // Without reverse: positive weight applies while up, negative while down.
-        let applies = (w > 0) == (up != self.policy.reverse);
-        TrackEffect { fault: false, priority_delta: if applies { w } else { 0 } }
+        // A positive weight applies while up, a negative one while down; `reverse` flips the
+        // direction of the adjustment, not the condition (keepalived.conf(5), track_interface).
+        let applies = (w > 0) == up;
+        let delta = if self.policy.reverse { -w } else { w };
+        TrackEffect { fault: false, priority_delta: if applies { delta } else { 0 } }
     }
 
     /// If a check is due at `now`, marks it running and returns its deadline; the driver then
@@ -287,6 +291,13 @@ mod tests {
         let reverse = HealthPolicy { weight: 0, reverse: true, ..HealthPolicy::default() };
         let tracker = HealthTracker::new(reverse, now);
         assert!(tracker.effect().fault, "weight 0 reverse: down while the check is up");
+
+        // keepalived: "use reverse to increase priority if an interface is down".
+        let reverse = HealthPolicy { weight: -30, reverse: true, ..HealthPolicy::default() };
+        let mut tracker = HealthTracker::new(reverse, now);
+        assert_eq!(tracker.effect().priority_delta, 0);
+        run(&mut tracker, &mut now, CheckOutcome::Failed);
+        assert_eq!(tracker.effect().priority_delta, 30);
     }
 
     #[test]
