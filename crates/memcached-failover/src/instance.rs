@@ -332,13 +332,25 @@ impl VrrpInstance {
 
     /// Applies the health trackers' combined effect (see [`crate::health`]): a fault moves
     /// Backup/Master to Fault (a Master resigns with a priority-0 advert); recovery leaves
-    /// Fault as at startup; a weight changes the effective priority used from now on.
+    /// Fault as at startup; a weight changes the effective priority used from now on (a
+    /// running Master_Down timer moves by the change of Skew_Time, as in keepalived).
     pub fn apply_health(&mut self, now: Instant, effect: TrackEffect) {
+        let old_down_interval = self.master_down_interval();
         self.priority_delta = effect.priority_delta;
-        let was_fault = self.fault;
         self.fault = effect.fault;
-        match (was_fault, effect.fault, self.state) {
-            (_, true, VrrpState::Backup | VrrpState::Master) => {
+        match (effect.fault, self.state) {
+            (false, VrrpState::Backup) => {
+                // keepalived (vrrp_set_effective_priority): a running Master_Down timer moves
+                // by the change of Skew_Time.
+                let new_down_interval = self.master_down_interval();
+                if let Some(timer) = self.protocol_timer.as_mut() {
+                    *timer = (*timer + new_down_interval)
+                        .checked_sub(old_down_interval)
+                        .unwrap_or(*timer)
+                        .max(now);
+                }
+            }
+            (true, VrrpState::Backup | VrrpState::Master) => {
                 let from = self.state;
                 self.set_state(VrrpState::Fault, TransitionReason::HealthFault);
                 if from == VrrpState::Master {
@@ -347,7 +359,7 @@ impl VrrpInstance {
                 self.stop_timers();
                 self.current_master = None;
             }
-            (_, false, VrrpState::Fault) => {
+            (false, VrrpState::Fault) => {
                 self.leave_initialize(now, TransitionReason::HealthRecovered)
             }
             _ => {}
@@ -843,5 +855,13 @@ mod tests {
         let mut owner = instance(VrrpVersion::V2, 255, 100);
         owner.apply_health(now, TrackEffect { fault: false, priority_delta: -50 });
         assert_eq!(owner.effective_priority(), 255);
+
+        // A running Master_Down timer follows the Skew_Time change.
+        let mut backup = instance(VrrpVersion::V2, 100, 100);
+        backup.start(now);
+        assert_eq!(backup.poll_timeout(), Some(now + Duration::from_micros(3_609_375)));
+        backup.apply_health(now, TrackEffect { fault: false, priority_delta: 100 });
+        // (256 - 200) / 256 s = 218750 µs
+        assert_eq!(backup.poll_timeout(), Some(now + Duration::from_micros(3_218_750)));
     }
 }
