@@ -196,6 +196,16 @@ impl InFlight {
         }
     }
 
+    /// The seqs of in-flight writes (not touches) with a stamp below `below`.
+    pub fn writes_older_than(&self, below: Stamp) -> Vec<u64> {
+        self.slots
+            .values()
+            .filter_map(|s| s.write)
+            .filter(|(_, st)| *st < below)
+            .map(|(seq, _)| seq)
+            .collect()
+    }
+
     /// Every write or touch in flight with a stamp above `above`, in seq order: (seq, the
     /// exptime of a newer peer touch to apply with it).
     pub fn newer_than(&self, above: Stamp) -> Vec<(u64, Option<u32>)> {

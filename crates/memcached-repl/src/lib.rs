@@ -65,6 +65,18 @@
 //! `touch` only beats the peer's touches; a peer's full write older than a local in-flight touch
 //! is applied and the touch re-applied after it.
 //!
+//! # CAS values and flushes
+//!
+//! Applied records keep the origin's CAS (the store's CAS lanes and Lamport advance keep CAS
+//! values unique across the pair), with two exceptions that follow the store's flush rules (a
+//! flush hides items whose CAS is below a horizon): a peer's immediate `flush_all` is applied
+//! with CAS 0, so the store flushes everything it holds at that moment (the stamp rules decide
+//! which concurrent writes come back); and a value record whose CAS is below the highest flush
+//! horizon this node has applied is applied with CAS 0, so the store gives it a fresh, visible
+//! CAS. Such items then have different CAS values on the two nodes (a `cas` against the other
+//! node fails with EXISTS, never succeeds wrongly). `tests/store_pair.rs` checks convergence
+//! with two real stores.
+//!
 //! The convergence of all this (random writes, deletes, touches, flushes on both nodes, random
 //! delays, link breaks, stalls, lost records, clock skew, snapshot walks interleaved with
 //! traffic) is checked by `tests/converge.rs` against a model store per node.

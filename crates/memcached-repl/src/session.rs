@@ -49,6 +49,11 @@ use crate::{
 /// Output above this makes [`ReplSession::wants_backpressure`] true (at most).
 const SNAPSHOT_PAUSE_BYTES: usize = 4 << 20;
 
+/// How far above the highest CAS the session has seen the store's next CAS can be when a
+/// peer flush_all is applied: local writes still in the feed queue (64 Ki records in the
+/// server) times the CAS step of shards and lanes, with room to spare.
+const FLUSH_CAS_MARGIN: u64 = 1 << 24;
+
 /// Output buffer capacity kept after a burst.
 const KEEP_BUFFER_BYTES: usize = 1 << 20;
 
@@ -135,6 +140,11 @@ pub struct ReplSession {
     connections: u64,
     /// Highest `ChangeRecord::version` passed to `record_local`.
     last_local_version: u64,
+    /// Highest CAS horizon of a flush_all applied to the local store (local or from the peer;
+    /// for the peer's an upper bound).
+    flush_horizon: u64,
+    /// Highest CAS of any record recorded or applied here.
+    max_cas_seen: u64,
 }
 
 impl ReplSession {
@@ -159,6 +169,8 @@ impl ReplSession {
             nonce_seed: RandomState::new().hash_one(0x6d63_7265_706cu64),
             connections: 0,
             last_local_version: 0,
+            flush_horizon: 0,
+            max_cas_seen: 0,
         }
     }
 
@@ -196,6 +208,11 @@ impl ReplSession {
     pub fn record_local(&mut self, change: ChangeRecord, now: Instant, unix_ms: u64) {
         let stamp = self.tick(unix_ms);
         self.last_local_version = self.last_local_version.max(change.version);
+        if change.op == ChangeOp::FlushAll {
+            self.flush_horizon = self.flush_horizon.max(change.cas);
+        } else {
+            self.max_cas_seen = self.max_cas_seen.max(change.cas);
+        }
         self.last_seq += 1;
         let seq = self.last_seq;
         self.inflight.note(seq, stamp, &change);
@@ -636,12 +653,30 @@ impl ReplSession {
                 if let Some(exptime) = peer_exptime {
                     rec.exptime = exptime;
                 }
+                Self::visible_cas(self.flush_horizon, &mut rec);
                 self.events.push_back(ReplEvent::Apply(rec, ApplyMode::Overwrite));
             }
         }
     }
 
-    fn emit_apply(&mut self, rec: ChangeRecord, mode: ApplyMode) {
+    /// The store hides items whose CAS is below the horizon of its last flush_all (and the
+    /// pair's CAS counters only meet when changes flow: a full resync does not carry flushes,
+    /// and a node's counter can lag the other's horizon). A value record below the highest
+    /// horizon this node has applied gets CAS 0, so the store gives it a fresh visible CAS:
+    /// the item then exists on both nodes, with different CAS values.
+    fn visible_cas(flush_horizon: u64, rec: &mut ChangeRecord) {
+        let carries_value =
+            !matches!(rec.op, ChangeOp::FlushAll | ChangeOp::Delete | ChangeOp::Touch);
+        if carries_value && rec.cas != 0 && rec.cas < flush_horizon {
+            rec.cas = 0;
+        }
+    }
+
+    fn emit_apply(&mut self, mut rec: ChangeRecord, mode: ApplyMode) {
+        if rec.op != ChangeOp::FlushAll {
+            self.max_cas_seen = self.max_cas_seen.max(rec.cas);
+        }
+        Self::visible_cas(self.flush_horizon, &mut rec);
         self.stats.changes_applied += 1;
         self.events.push_back(ReplEvent::Apply(rec, mode));
     }
@@ -691,7 +726,44 @@ impl ReplSession {
             return Ok(());
         }
         if rec.op == ChangeOp::FlushAll {
+            // Our in-flight writes older than the flush lose on the peer (it drops them): make
+            // sure they are gone here too, whatever horizon rule the store's flush applies
+            // (the store's flush hides items by CAS and by second; a concurrent write of ours
+            // can pass both).
+            let beaten: Vec<(Vec<u8>, bool)> = self
+                .inflight
+                .writes_older_than(stamp)
+                .into_iter()
+                .filter_map(|seq| self.backlog.get(seq))
+                .filter(|e| e.record.op != ChangeOp::Delete)
+                .map(|e| (e.record.key.clone(), e.record.key_binary))
+                .collect();
+            // Applied with CAS 0: the store then flushes everything it holds now (its own
+            // horizon), not only what is below the peer's horizon (our concurrent writes can
+            // be above it; the rules above decide which of them survive). The store's new
+            // horizon is at most the highest CAS we have seen plus what the feed may still
+            // hold; applied values below that get fresh CAS values (`visible_cas`).
+            let mut rec = rec;
+            if rec.exptime == 0 {
+                rec.cas = 0;
+                self.flush_horizon =
+                    self.flush_horizon.max(self.max_cas_seen.saturating_add(FLUSH_CAS_MARGIN));
+            }
             self.emit_apply(rec, ApplyMode::Overwrite);
+            for (key, key_binary) in beaten {
+                let delete = ChangeRecord {
+                    op: ChangeOp::Delete,
+                    key,
+                    flags: 0,
+                    exptime: 0,
+                    value: Vec::new(),
+                    cas: 0,
+                    version: 0,
+                    time: 0,
+                    key_binary,
+                };
+                self.events.push_back(ReplEvent::Apply(delete, ApplyMode::Overwrite));
+            }
             self.inflight.flushed(stamp);
             self.reapply_inflight(stamp);
             return Ok(());
