@@ -29,6 +29,7 @@
 //! - [`connection`]: buffers, pipelining, fairness (`-R`) and backpressure per connection.
 //! - [`udp`]: the 8-byte UDP frame header and response splitting.
 //! - [`replication`]: the `-x`/`-X` link's thread, driving `memcached-repl`'s session.
+//! - [`failover`]: `--vrrp`, the VRRP thread (`memcached-failover`) holding a virtual IP.
 //! - [`commands`]: decoded requests executed against the store, one file per command family.
 //! - [`startup`]: from [`settings::Settings`] to a running server (process steps, store, sockets).
 //! - [`clock`]: the coarse per-second clock passed to the store as `now`.
@@ -63,6 +64,7 @@ pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod counters;
+pub mod failover;
 pub mod listener;
 pub mod replication;
 pub mod server;

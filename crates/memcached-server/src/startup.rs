@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use memcached_store::{Store, StoreConfig};
 
+use crate::failover::{FailoverHandle, VrrpOptions};
 use crate::replication::{PeerAddr, ReplicationOptions};
 
 use crate::commands::CommandExecutor;
@@ -101,6 +102,14 @@ pub fn run(settings: &Settings) -> i32 {
         Ok(options) => options,
         Err(message) => return fail(&message, EX_USAGE),
     };
+    let vrrp = match settings.vrrp.as_deref().map(VrrpOptions::parse).transpose() {
+        Ok(vrrp) => vrrp,
+        Err(message) => return fail(&message, EX_USAGE),
+    };
+    if vrrp.is_some() && settings.user.is_some() {
+        let message = "--vrrp keeps root to move the virtual IP: it cannot be combined with -u";
+        return fail(&message, EX_USAGE);
+    }
     if settings.enable_coredumps {
         if let Err(e) = settings::enable_core_dumps() {
             return fail(&e, e.exit_code());
@@ -177,7 +186,19 @@ pub fn run(settings: &Settings) -> i32 {
     if let Err(e) = crate::signals::install(&stop) {
         return fail(&e, EX_OSERR);
     }
-    let result = serve_store(Arc::clone(&shared), sockets, store, replication);
+    let failover = match vrrp {
+        Some(options) => {
+            let Some(check) = health_check_address(&shared) else {
+                return fail(&"--vrrp needs a TCP port to check (-p)", EX_USAGE);
+            };
+            match crate::failover::start(options, check) {
+                Ok(handle) => Some(handle),
+                Err(message) => return fail(&message, EX_OSERR),
+            }
+        }
+        None => None,
+    };
+    let result = serve_store(Arc::clone(&shared), sockets, store, replication, failover);
     if let Some(path) = &settings.pidfile {
         let _ = settings::remove_pidfile(path);
     }
@@ -185,6 +206,18 @@ pub fn run(settings: &Settings) -> i32 {
         Ok(_) => 0,
         Err(e) => fail(&e, EX_OSERR),
     }
+}
+
+/// Where the VRRP health check asks `version`: our first TCP address (loopback for a
+/// wildcard one).
+fn health_check_address(shared: &Shared) -> Option<std::net::SocketAddr> {
+    let addr = *shared.config.tcp_addrs.first()?;
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    Some(std::net::SocketAddr::new(ip, addr.port()))
 }
 
 /// With `-x`: the peer and where to listen for it (the first `-l` address, port `-X`).
@@ -233,6 +266,7 @@ fn serve_store(
     sockets: BoundSockets,
     store: Arc<Store>,
     replication: Option<(ReplicationOptions, std::net::TcpListener)>,
+    failover: Option<FailoverHandle>,
 ) -> std::io::Result<StopKind> {
     // The feed is subscribed before the first client connects, so no change is missed.
     let replication = match replication {
@@ -264,7 +298,11 @@ fn serve_store(
         },
         maintenance,
     );
-    // The workers are stopped: what they wrote is in the feed; send it, then close the link.
+    // Give up the virtual IP first (the peer takes it after its skew time), then send the
+    // last changes: the workers are stopped, so what they wrote is in the feed.
+    if let Some(handle) = failover {
+        handle.stop();
+    }
     if let Some(handle) = replication {
         handle.stop();
     }

@@ -50,6 +50,7 @@ pub(crate) enum Opt {
     ReplPeer,
     ReplPort,
     ReplSecretFile,
+    Vrrp,
     ConfigFile,
 }
 
@@ -122,6 +123,7 @@ const OPTIONS: &[OptSpec] = &[
     spec(Opt::ReplPeer, Some('x'), Some("repl-peer"), Arg::Required),
     spec(Opt::ReplPort, Some('X'), Some("repl-port"), Arg::Required),
     spec(Opt::ReplSecretFile, None, Some("repl-secret-file"), Arg::Required),
+    spec(Opt::Vrrp, None, Some("vrrp"), Arg::Required),
     spec(Opt::ConfigFile, None, Some("config-file"), Arg::Required),
 ];
 
@@ -524,6 +526,7 @@ pub(crate) fn apply_option(
             }
             s.repl_secret_file = Some(PathBuf::from(v));
         }
+        Opt::Vrrp => s.vrrp = Some(value_of(opt, value).trim().to_string()),
         Opt::Help | Opt::Version | Opt::License | Opt::ConfigFile => {}
     }
     Ok(())

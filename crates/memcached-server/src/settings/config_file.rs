@@ -128,6 +128,7 @@ fn flag_for_key(key: &str) -> Option<Opt> {
         "repl_peer" => Opt::ReplPeer,
         "repl_port" => Opt::ReplPort,
         "repl_secret_file" => Opt::ReplSecretFile,
+        "vrrp" => Opt::Vrrp,
         _ => return None,
     })
 }

@@ -81,6 +81,13 @@ const HELP_BODY: &str = "\
     --repl-secret-file=<file>
                           both peers must hold the same secret (file contents)
                           to link; without it any host reaching -X can link
+    --vrrp=<settings>     hold a virtual IP with VRRP (keepalived-compatible) while
+                          this server answers; root, Linux. Comma separated:
+                          interface=<if>,vrid=<n>,vip=<addr/len>[,priority=<n>]
+                          [,version=2|3][,advert_int=<s>][,auth_pass=<p>]
+                          [,nopreempt][,preempt_delay=<s>][,unicast_peer=<ip>]
+                          [,check_interval=<s>][,check_timeout=<s>][,rise=<n>]
+                          [,fall=<n>][,weight=<n>] (docs/FAILOVER.md)
     --config-file=<file>  read settings from a TOML file; flags win over it
 -o, --extended            comma separated list of extended options
                           most options have a 'no_' prefix to disable

@@ -272,6 +272,10 @@ pub struct Settings {
     /// `--repl-secret-file`: a file whose contents both nodes must share to link.
     pub repl_secret_file: Option<PathBuf>,
 
+    // ---- failover (keepalived) -----------------------------------------------------------
+    /// `--vrrp`: the VRRP instance holding a virtual IP while this server answers.
+    pub vrrp: Option<String>,
+
     // ---- bookkeeping ---------------------------------------------------------------------
     /// `--config-file`: the TOML file these settings were read from, if any.
     pub config_file: Option<PathBuf>,
@@ -349,6 +353,7 @@ impl Default for Settings {
             repl_peer: None,
             repl_port: 11212,
             repl_secret_file: None,
+            vrrp: None,
             config_file: None,
             warnings: Vec::new(),
         }

@@ -1,0 +1,219 @@
+//! `--vrrp`: the server holds a virtual IP with VRRP (keepalived-compatible) while its own client
+//! port answers, so clients that use the VIP fail over to the peer when this server dies, stops
+//! or stops answering.
+//!
+//! ```text
+//!   --vrrp interface=eth0,vrid=51,priority=150,vip=10.0.0.100/24[,key=value...]
+//!        │ parse (this module)
+//!        v
+//!   InstanceConfig + HealthPolicy ──> mc-vrrp thread: memcached_failover::linux::VrrpDaemon
+//!                                       raw socket (IP proto 112), `ip addr` for the VIP,
+//!                                       gratuitous ARP, and a `version` check of our own
+//!                                       client port every check_interval
+//! ```
+//!
+//! On a stop (SIGTERM, `shutdown`) the thread resigns with a priority-0 advert, so the peer
+//! takes the VIP after its skew time instead of waiting out the master-down interval.
+//!
+//! Keys (keepalived's names where it has one): `interface`, `vrid`, `priority` (100),
+//! `vip` (repeatable, `addr[/len]`), `version` (2|3, default 2), `advert_int` (seconds, 1),
+//! `auth_pass` (v2), `nopreempt`, `preempt_delay` (seconds), `unicast_peer` (repeatable),
+//! `check_interval` (seconds, 1), `check_timeout` (seconds, = interval), `rise` (1), `fall` (1),
+//! `weight` (0: a failing check means FAULT; otherwise the priority moves by it).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use memcached_failover::{
+    Centiseconds, HealthPolicy, InstanceConfig, VirtualAddress, VrrpInstance, VrrpVersion,
+};
+
+/// A parsed `--vrrp` value.
+#[derive(Debug, Clone)]
+pub struct VrrpOptions {
+    /// The VRRP instance.
+    pub instance: InstanceConfig,
+    /// How our own client port is checked.
+    pub health: HealthPolicy,
+}
+
+impl VrrpOptions {
+    /// Parses the comma-separated `key=value` list of `--vrrp`.
+    pub fn parse(spec: &str) -> Result<VrrpOptions, String> {
+        let mut interface = None;
+        let mut vrid = None;
+        let mut vips = Vec::new();
+        let mut priority = 100u8;
+        let mut version = VrrpVersion::V2;
+        let mut advert = Duration::from_secs(1);
+        let mut auth_pass = None;
+        let mut preempt = true;
+        let mut preempt_delay = Duration::ZERO;
+        let mut unicast_peers = Vec::new();
+        let mut health = HealthPolicy::default();
+        let mut timeout = None;
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (key, value) = item.split_once('=').unwrap_or((item, ""));
+            let bad = || format!("--vrrp: invalid {key} \"{value}\"");
+            match key {
+                "interface" if !value.is_empty() => interface = Some(value.to_owned()),
+                "vrid" => vrid = Some(value.parse::<u8>().ok().filter(|&v| v > 0).ok_or_else(bad)?),
+                "priority" => {
+                    priority = value.parse::<u8>().ok().filter(|&p| p > 0).ok_or_else(bad)?
+                }
+                "vip" => vips.push(virtual_address(value).ok_or_else(bad)?),
+                "version" => {
+                    version = match value {
+                        "2" => VrrpVersion::V2,
+                        "3" => VrrpVersion::V3,
+                        _ => return Err(bad()),
+                    }
+                }
+                "advert_int" => advert = seconds(value).ok_or_else(bad)?,
+                "auth_pass" if !value.is_empty() => auth_pass = Some(value.as_bytes().to_vec()),
+                "nopreempt" if value.is_empty() => preempt = false,
+                "preempt_delay" => preempt_delay = seconds(value).ok_or_else(bad)?,
+                "unicast_peer" => unicast_peers.push(value.parse::<Ipv4Addr>().map_err(|_| bad())?),
+                "check_interval" => health.interval = seconds(value).ok_or_else(bad)?,
+                "check_timeout" => timeout = Some(seconds(value).ok_or_else(bad)?),
+                "rise" => health.rise = value.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?,
+                "fall" => health.fall = value.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?,
+                "weight" => health.weight = value.parse().map_err(|_| bad())?,
+                _ => return Err(format!("--vrrp: unknown or incomplete setting \"{item}\"")),
+            }
+        }
+        health.timeout = timeout.unwrap_or(health.interval);
+        let interface = interface.ok_or("--vrrp needs interface=<name>")?;
+        let vrid = vrid.ok_or("--vrrp needs vrid=<1-255>")?;
+        if vips.is_empty() {
+            return Err("--vrrp needs at least one vip=<address>[/<prefix length>]".into());
+        }
+        let centiseconds = (advert.as_secs_f64() * 100.0).round();
+        if !(1.0..=f64::from(u16::MAX)).contains(&centiseconds) {
+            return Err("--vrrp: advert_int out of range".into());
+        }
+        let mut instance = InstanceConfig::new(&interface, vrid, vips);
+        instance.priority = priority;
+        instance.version = version;
+        instance.advert_interval = Centiseconds(centiseconds as u16);
+        instance.auth_pass = auth_pass;
+        instance.preempt = preempt;
+        instance.preempt_delay = preempt_delay;
+        instance.unicast_peers = unicast_peers;
+        instance.validate().map_err(|e| format!("--vrrp: {e}"))?;
+        Ok(VrrpOptions { instance, health })
+    }
+}
+
+fn seconds(value: &str) -> Option<Duration> {
+    let s = value.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::from_secs_f64(s))
+}
+
+fn virtual_address(value: &str) -> Option<VirtualAddress> {
+    let (address, prefix_len) = match value.split_once('/') {
+        Some((a, p)) => (a, p.parse::<u8>().ok().filter(|&p| p <= 32)?),
+        None => (value, 32),
+    };
+    Some(VirtualAddress { address: address.parse().ok()?, prefix_len })
+}
+
+/// The running VRRP thread.
+#[derive(Debug)]
+pub struct FailoverHandle {
+    thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FailoverHandle {
+    /// Resigns (priority-0 advert when master, VIPs removed) and waits for the thread.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.thread.join();
+    }
+}
+
+/// Opens the VRRP sockets (root needed) and starts the instance; `check` is our own client
+/// address, asked `version` every check interval.
+#[cfg(target_os = "linux")]
+pub fn start(options: VrrpOptions, check: SocketAddr) -> Result<FailoverHandle, String> {
+    use memcached_failover::linux::{InterfaceAddresses, StderrLog, VrrpDaemon};
+
+    let config = options.instance;
+    let interface = config.interface.clone();
+    let source = InterfaceAddresses::of(&interface)
+        .map_err(|e| format!("--vrrp: interface {interface}: {e}"))?
+        .primary_ipv4(&config.virtual_addresses)
+        .ok_or_else(|| format!("--vrrp: interface {interface} has no IPv4 address"))?;
+    let instance = VrrpInstance::new(config, source).map_err(|e| format!("--vrrp: {e}"))?;
+    let mut daemon = VrrpDaemon::new(instance, Some((options.health, check)), false)
+        .map_err(|e| format!("--vrrp: cannot open the VRRP sockets (root needed): {e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("mc-vrrp".into())
+        .spawn(move || {
+            let mut log = StderrLog { prefix: format!("vrrp[{interface}]") };
+            if let Err(e) = daemon.run(&thread_stop, &mut log) {
+                eprintln!("vrrp[{interface}]: stopped: {e}");
+            }
+        })
+        .map_err(|e| format!("--vrrp: cannot start its thread: {e}"))?;
+    Ok(FailoverHandle { thread, stop })
+}
+
+/// VRRP needs Linux's raw sockets here.
+#[cfg(not(target_os = "linux"))]
+pub fn start(_options: VrrpOptions, _check: SocketAddr) -> Result<FailoverHandle, String> {
+    Err("--vrrp is only supported on Linux".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_spec_and_the_defaults() {
+        let o = VrrpOptions::parse(
+            "interface=eth0,vrid=51,priority=150,vip=10.0.0.100/24,vip=10.0.0.101,version=3,\
+             advert_int=0.5,nopreempt,preempt_delay=2,unicast_peer=10.0.0.2,check_interval=0.2,\
+             fall=2,rise=3,weight=-20",
+        )
+        .unwrap();
+        let c = &o.instance;
+        assert_eq!((c.interface.as_str(), c.vrid, c.priority), ("eth0", 51, 150));
+        assert_eq!(c.virtual_addresses.len(), 2);
+        assert_eq!(c.virtual_addresses[1].prefix_len, 32);
+        assert_eq!((c.version, c.advert_interval.0, c.preempt), (VrrpVersion::V3, 50, false));
+        assert_eq!(c.unicast_peers, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!((o.health.fall, o.health.rise, o.health.weight), (2, 3, -20));
+        assert_eq!(o.health.timeout, Duration::from_millis(200));
+
+        let d = VrrpOptions::parse("interface=eth1,vrid=7,vip=192.168.1.1/24").unwrap();
+        assert_eq!((d.instance.priority, d.instance.version), (100, VrrpVersion::V2));
+        assert_eq!(d.instance.advert_interval.0, 100);
+        assert!(d.instance.preempt);
+        assert_eq!((d.health.fall, d.health.rise, d.health.weight), (1, 1, 0));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (spec, needle) in [
+            ("vrid=1,vip=10.0.0.1", "interface"),
+            ("interface=e,vip=10.0.0.1", "vrid"),
+            ("interface=e,vrid=1", "vip"),
+            ("interface=e,vrid=0,vip=10.0.0.1", "invalid vrid"),
+            ("interface=e,vrid=1,vip=10.0.0.1/33", "invalid vip"),
+            ("interface=e,vrid=1,vip=10.0.0.1,version=4", "invalid version"),
+            ("interface=e,vrid=1,vip=10.0.0.1,advert_int=0", "advert_int"),
+            ("interface=e,vrid=1,vip=10.0.0.1,colour=red", "unknown"),
+            ("interface=e,vrid=1,vip=10.0.0.1,nopreempt=yes", "unknown"),
+        ] {
+            let error = VrrpOptions::parse(spec).unwrap_err();
+            assert!(error.contains(needle), "{spec}: {error}");
+        }
+    }
+}

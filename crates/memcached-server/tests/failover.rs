@@ -1,0 +1,116 @@
+//! `--vrrp` against Debian's keepalived 2.2.7: our server in one network namespace, keepalived
+//! in another (the lab of memcached-failover's interop tests), the VIP on whichever is master.
+//! Clients reach the cache through the VIP; the VIP moves to keepalived when our server stops
+//! or stops answering, and comes back when it answers again. Needs root, `ip` and keepalived.
+
+#![cfg(target_os = "linux")]
+
+#[path = "../../memcached-failover/tests/lab/mod.rs"]
+mod lab;
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use lab::Lab;
+
+/// Starts our server in namespace a with a VRRP instance on `va` (priority 150, v3, 0.1 s
+/// adverts, a `version` check of its own port every 100 ms).
+fn start_ours(lab: &mut Lab, extra: &[&str]) -> usize {
+    let vrrp = format!(
+        "interface=va,vrid=77,priority=150,vip={}/24,version=3,advert_int=0.1,\
+         check_interval=0.1,fall=2,rise=2",
+        lab.vip()
+    );
+    let mut args = vec!["-p", "11211", "-U", "0", "-m", "16", "--vrrp", vrrp.as_str()];
+    args.extend_from_slice(extra);
+    let ns = lab.ns_a.clone();
+    lab.spawn("memcached-server", &ns, &common::our_binary(), &args)
+}
+
+/// Asks `version` through the VIP from namespace b (keepalived's side), with bash's /dev/tcp.
+fn version_through_vip(lab: &Lab) -> String {
+    let script = format!(
+        "exec 3<>/dev/tcp/{}/11211 && printf 'version\\r\\n' >&3 && head -c 16 <&3",
+        lab.vip()
+    );
+    let out = std::process::Command::new("timeout")
+        .args(["2", "ip", "netns", "exec", &lab.ns_b, "bash", "-c", &script])
+        .output()
+        .expect("run bash in the namespace");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_vip_follows_the_answering_server_and_leaves_on_a_graceful_stop() {
+    let mut lab = Lab::new("srv", 171);
+    let ours = start_ours(&mut lab, &[]);
+    lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
+    let took = lab.wait_for(Duration::from_secs(10), |l| l.ours_holds_vip());
+    assert!(took.is_some(), "our server never took the VIP\n{}", lab.logs());
+    assert!(!lab.keepalived_holds_vip(), "both hold the VIP\n{}", lab.logs());
+    let reply = version_through_vip(&lab);
+    assert!(reply.starts_with("VERSION 1.6.18"), "through the VIP: {reply:?}\n{}", lab.logs());
+
+    // SIGTERM: the server resigns (priority 0), keepalived takes the VIP after its skew time.
+    let status = lab.terminate(ours);
+    assert!(status.is_some_and(|s| s.success()), "exit: {status:?}\n{}", lab.logs());
+    let moved = lab.wait_for(Duration::from_secs(3), |l| l.keepalived_holds_vip());
+    assert!(moved.is_some(), "keepalived did not take the VIP\n{}", lab.logs());
+    assert!(!lab.ours_holds_vip(), "the VIP stayed on the stopped server\n{}", lab.logs());
+}
+
+#[test]
+fn a_server_that_stops_answering_gives_the_vip_away_until_it_answers_again() {
+    let mut lab = Lab::new("srvh", 172);
+    // -c 16: connections beyond the limit are refused, so a client that holds many of them
+    // makes the health check fail while the process (and its VRRP thread) keeps running.
+    start_ours(&mut lab, &["-c", "16"]);
+    lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
+    assert!(
+        lab.wait_for(Duration::from_secs(10), |l| l.ours_holds_vip()).is_some(),
+        "our server never took the VIP\n{}",
+        lab.logs()
+    );
+    let hog = format!(
+        "for i in $(seq 3 40); do eval \"exec $i<>/dev/tcp/192.168.{}.1/11211\" || break; done; \
+         sleep 3",
+        lab.subnet
+    );
+    let ns_b = lab.ns_b.clone();
+    let hog = lab.spawn("connection-hog", &ns_b, Path::new("/bin/bash"), &["-c", &hog]);
+    let moved = lab.wait_for(Duration::from_secs(3), |l| l.keepalived_holds_vip());
+    assert!(moved.is_some(), "keepalived did not take the VIP\n{}", lab.logs());
+    assert!(!lab.ours_holds_vip(), "both hold the VIP\n{}", lab.logs());
+
+    // The hog lets go: the check passes again and we (priority 150) preempt.
+    lab.kill(hog);
+    let back = lab.wait_for(Duration::from_secs(6), |l| l.ours_holds_vip());
+    assert!(back.is_some(), "our server did not take the VIP back\n{}", lab.logs());
+    assert!(
+        lab.wait_for(Duration::from_secs(3), |l| !l.keepalived_holds_vip()).is_some(),
+        "keepalived kept the VIP\n{}",
+        lab.logs()
+    );
+}
+
+#[test]
+fn vrrp_settings_are_checked_at_startup() {
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(common::our_binary());
+        command.args(args);
+        common::run_with_timeout("server", command, Duration::from_secs(10))
+    };
+    let o = run(&["-p", "0", "--vrrp", "interface=lo,vip=10.0.0.1"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("vrid"));
+    let o = run(&["-p", "0", "--vrrp", "interface=lo,vrid=1,vip=10.0.0.1", "-u", "nobody"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("-u"));
+    let port = common::free_port().to_string();
+    let spec = "interface=no-such-if0,vrid=1,vip=10.0.0.1";
+    let o = run(&["--vrrp", spec, "-l", "127.0.0.1", "-p", &port]);
+    assert_eq!(o.status.code(), Some(71), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-if0"));
+}
