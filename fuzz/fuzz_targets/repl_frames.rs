@@ -1,8 +1,9 @@
 //! Feeds arbitrary bytes to a `memcached_repl::ReplSession`, split at a point chosen by the
 //! input, then drains every event. With the first byte even, the bytes come right after a
-//! valid handshake (the peer's Hello and Resync, both directions full, so snapshot frames are
-//! allowed too); with it odd, they are the handshake itself. The session must never panic,
-//! and once it asked to close it must not be linked.
+//! valid handshake (the peer's Hello and Resync: both directions full, so a snapshot is due,
+//! when the byte is a multiple of 4; nothing to resync otherwise, so Changes flow at once);
+//! with it odd, they are the handshake itself. The session must never panic, and once it
+//! asked to close it must not be linked.
 //!
 //! `cargo fuzz run repl_frames` (from fuzz/; stable Rust needs RUSTC_BOOTSTRAP=1)
 
@@ -22,20 +23,22 @@ fuzz_target!(|data: &[u8]| {
     let mut s = ReplSession::new(cfg);
     s.connected(t0, 1_000, 0);
     let mut peer = Vec::new();
+    let full = data.first().is_some_and(|b| b % 4 == 0);
     Frame::Hello(Hello {
         magic: MAGIC,
         version: VERSION,
         node_id: 2,
         started_unix_ms: 2,
         unix_ms: 1_000,
-        applied_node: 0,
+        applied_node: if full { 0 } else { 1 },
         applied_seq: 0,
         local_items: 0,
         nonce: [0; 16],
         auth: false,
     })
     .encode(&mut peer);
-    Frame::Resync { kind: ResyncKind::Full }.encode(&mut peer);
+    let kind = if full { ResyncKind::Full } else { ResyncKind::None };
+    Frame::Resync { kind }.encode(&mut peer);
     let scripted = data.first().is_some_and(|b| b % 2 == 0);
     if scripted {
         s.receive(&peer, t0, 1_000);
