@@ -19,7 +19,8 @@ use memcached_repl::{
 
 fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
-    let cfg = ReplConfig { node_id: 1, started_unix_ms: 1, max_frame: 1 << 16, ..ReplConfig::default() };
+    let cfg =
+        ReplConfig { node_id: 1, started_unix_ms: 1, max_frame: 1 << 16, ..ReplConfig::default() };
     let mut s = ReplSession::new(cfg);
     s.connected(t0, 1_000, 0);
     let mut peer = Vec::new();

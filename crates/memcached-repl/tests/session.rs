@@ -413,3 +413,38 @@ fn a_link_starting_with_a_full_backlog_still_resyncs_partially_under_new_writes(
     assert_eq!(p.a.map, p.b.map);
     assert_eq!(p.b.map.len(), 22);
 }
+
+#[test]
+fn a_peer_flush_is_applied_with_cas_0_and_values_below_a_flush_horizon_get_a_fresh_cas() {
+    let mut p = pair();
+    let (now, ms) = (p.now(), p.ms);
+    let item = |v: &[u8], cas| {
+        let mut r = common::record(
+            ChangeOp::Set,
+            b"k",
+            Some(&common::Item { value: v.to_vec(), flags: 0, exptime: 0 }),
+        );
+        r.cas = cas;
+        r
+    };
+    // A local flush with horizon 100 on A, then values from B with CAS below and above it.
+    let mut flush = common::record(ChangeOp::FlushAll, b"", None);
+    flush.cas = 100;
+    p.a.s.record_local(flush, now, common::UNIX_BASE_MS + ms);
+    run(&mut p, 50);
+    let (now, ms) = (p.now(), p.ms);
+    p.b.s.record_local(item(b"low", 50), now, common::UNIX_BASE_MS + ms + 10);
+    p.b.s.record_local(item(b"high", 150), now, common::UNIX_BASE_MS + ms + 11);
+    run(&mut p, 50);
+    let cas_on = |n: &Node, op: ChangeOp| -> Vec<u64> {
+        n.events
+            .iter()
+            .filter_map(|e| match e {
+                ReplEvent::Apply(r, _) if r.op == op => Some(r.cas),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(cas_on(&p.b, ChangeOp::FlushAll), vec![0], "B flushes everything it holds");
+    assert_eq!(cas_on(&p.a, ChangeOp::Set), vec![0, 150], "below A's horizon: fresh CAS");
+}
