@@ -61,7 +61,8 @@
 //! drops the peer's change when its own in-flight change is newer, and forgets its own in-flight
 //! change when the peer's newer one is applied. A `flush_all` from the peer is applied and then
 //! every local in-flight change newer than the flush is re-applied, so a write that raced the
-//! flush survives on both nodes; a peer change older than a local in-flight flush is dropped. A
+//! flush survives on both nodes, and every local in-flight write older than it is deleted (the
+//! peer drops it); a peer change older than a local in-flight flush is dropped. A
 //! `touch` only beats the peer's touches; a peer's full write older than a local in-flight touch
 //! is applied and the touch re-applied after it.
 //!
@@ -74,7 +75,10 @@
 //! which concurrent writes come back); and a value record whose CAS is below the highest flush
 //! horizon this node has applied is applied with CAS 0, so the store gives it a fresh, visible
 //! CAS. Such items then have different CAS values on the two nodes (a `cas` against the other
-//! node fails with EXISTS, never succeeds wrongly). `tests/store_pair.rs` checks convergence
+//! node fails with EXISTS, never succeeds wrongly). After a peer flush the horizon is not
+//! known exactly (the store picks its own), so the session assumes the highest CAS it has seen
+//! plus 2^24 (room for writes still in the feed): until the counters pass that, replicated
+//! values get fresh CAS values on the receiving node. `tests/store_pair.rs` checks convergence
 //! with two real stores.
 //!
 //! The convergence of all this (random writes, deletes, touches, flushes on both nodes, random
