@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use crate::arp::gratuitous_arp;
 use crate::config::VirtualAddress;
 use crate::health::{CheckOutcome, HealthPolicy, HealthTracker, TrackEffect};
-use crate::instance::{Action, VrrpInstance};
+use crate::instance::{Action, VrrpInstance, VrrpState};
 use crate::packet::{
     Advertisement, Ipv4Datagram, MAX_VRRP_MESSAGE_LEN, VRRP_IP_PROTOCOL, VRRP_MULTICAST_GROUP,
     VRRP_TOS, VRRP_TTL,
@@ -360,6 +360,10 @@ pub fn check_memcached(address: SocketAddr, timeout: Duration) -> CheckOutcome {
 pub trait DaemonLog {
     /// One line of text.
     fn line(&mut self, text: &str);
+
+    /// The instance entered `state` with `priority` (after the line that says so). The
+    /// default ignores it; a server reports it in its stats.
+    fn state(&mut self, _state: VrrpState, _priority: u8) {}
 }
 
 /// Logs to stderr, prefixed with the instance name.
@@ -649,6 +653,7 @@ impl VrrpDaemon {
                         t.reason,
                         self.instance.effective_priority()
                     ));
+                    log.state(t.to, self.instance.effective_priority());
                     Ok(())
                 }
             };

@@ -23,12 +23,14 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use memcached_codec::{encode_stat, encode_stat_u64};
 use memcached_failover::{
-    Centiseconds, HealthPolicy, InstanceConfig, VirtualAddress, VrrpInstance, VrrpVersion,
+    Centiseconds, HealthPolicy, InstanceConfig, VirtualAddress, VrrpInstance, VrrpState,
+    VrrpVersion,
 };
 
 /// A parsed `--vrrp` value.
@@ -121,6 +123,55 @@ fn virtual_address(value: &str) -> Option<VirtualAddress> {
     Some(VirtualAddress { address: address.parse().ok()?, prefix_len })
 }
 
+/// What `stats` reports about the VRRP instance (`vrrp_*` lines), kept by the VRRP thread.
+#[derive(Debug, Clone)]
+pub struct VrrpStatus {
+    /// The instance's state.
+    pub state: VrrpState,
+    /// Its effective priority (health weights applied).
+    pub priority: u8,
+    /// State changes since the start.
+    pub transitions: u64,
+    /// The VIPs, as configured (`addr/len`, comma separated).
+    pub vips: String,
+    /// The VRID.
+    pub vrid: u8,
+}
+
+impl VrrpStatus {
+    /// Appends the `STAT vrrp_*` lines.
+    pub fn encode_stats(&self, out: &mut Vec<u8>) {
+        encode_stat(out, b"vrrp_state", self.state.to_string().as_bytes());
+        encode_stat_u64(out, b"vrrp_vrid", u64::from(self.vrid));
+        encode_stat_u64(out, b"vrrp_priority", u64::from(self.priority));
+        encode_stat_u64(out, b"vrrp_transitions", self.transitions);
+        encode_stat(out, b"vrrp_vips", self.vips.as_bytes());
+    }
+}
+
+/// The server's log for the VRRP thread: lines to stderr, the state into the shared status.
+#[cfg(target_os = "linux")]
+struct StatusLog {
+    prefix: String,
+    status: Arc<Mutex<Option<VrrpStatus>>>,
+}
+
+#[cfg(target_os = "linux")]
+impl memcached_failover::linux::DaemonLog for StatusLog {
+    fn line(&mut self, text: &str) {
+        eprintln!("{}: {}", self.prefix, text);
+    }
+
+    fn state(&mut self, state: VrrpState, priority: u8) {
+        let mut guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(status) = guard.as_mut() {
+            status.state = state;
+            status.priority = priority;
+            status.transitions += 1;
+        }
+    }
+}
+
 /// The running VRRP thread.
 #[derive(Debug)]
 pub struct FailoverHandle {
@@ -137,10 +188,14 @@ impl FailoverHandle {
 }
 
 /// Opens the VRRP sockets (root needed) and starts the instance; `check` is our own client
-/// address, asked `version` every check interval.
+/// address, asked `version` every check interval; `status` is where `stats` reads the state.
 #[cfg(target_os = "linux")]
-pub fn start(options: VrrpOptions, check: SocketAddr) -> Result<FailoverHandle, String> {
-    use memcached_failover::linux::{InterfaceAddresses, StderrLog, VrrpDaemon};
+pub fn start(
+    options: VrrpOptions,
+    check: SocketAddr,
+    status: Arc<Mutex<Option<VrrpStatus>>>,
+) -> Result<FailoverHandle, String> {
+    use memcached_failover::linux::{InterfaceAddresses, VrrpDaemon};
 
     let config = options.instance;
     let interface = config.interface.clone();
@@ -148,6 +203,19 @@ pub fn start(options: VrrpOptions, check: SocketAddr) -> Result<FailoverHandle, 
         .map_err(|e| format!("--vrrp: interface {interface}: {e}"))?
         .primary_ipv4(&config.virtual_addresses)
         .ok_or_else(|| format!("--vrrp: interface {interface} has no IPv4 address"))?;
+    let vips = config
+        .virtual_addresses
+        .iter()
+        .map(|v| format!("{}/{}", v.address, v.prefix_len))
+        .collect::<Vec<_>>()
+        .join(",");
+    *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(VrrpStatus {
+        state: VrrpState::Initialize,
+        priority: config.priority,
+        transitions: 0,
+        vips,
+        vrid: config.vrid,
+    });
     let instance = VrrpInstance::new(config, source).map_err(|e| format!("--vrrp: {e}"))?;
     let mut daemon = VrrpDaemon::new(instance, Some((options.health, check)), false)
         .map_err(|e| format!("--vrrp: cannot open the VRRP sockets (root needed): {e}"))?;
@@ -156,7 +224,7 @@ pub fn start(options: VrrpOptions, check: SocketAddr) -> Result<FailoverHandle, 
     let thread = std::thread::Builder::new()
         .name("mc-vrrp".into())
         .spawn(move || {
-            let mut log = StderrLog { prefix: format!("vrrp[{interface}]") };
+            let mut log = StatusLog { prefix: format!("vrrp[{interface}]"), status };
             if let Err(e) = daemon.run(&thread_stop, &mut log) {
                 eprintln!("vrrp[{interface}]: stopped: {e}");
             }
@@ -167,7 +235,11 @@ pub fn start(options: VrrpOptions, check: SocketAddr) -> Result<FailoverHandle, 
 
 /// VRRP needs Linux's raw sockets here.
 #[cfg(not(target_os = "linux"))]
-pub fn start(_options: VrrpOptions, _check: SocketAddr) -> Result<FailoverHandle, String> {
+pub fn start(
+    _options: VrrpOptions,
+    _check: SocketAddr,
+    _status: Arc<Mutex<Option<VrrpStatus>>>,
+) -> Result<FailoverHandle, String> {
     Err("--vrrp is only supported on Linux".into())
 }
 

@@ -222,6 +222,8 @@ pub struct Shared {
     pub settings_report: Vec<(String, String)>,
     /// The replication link's last published state (`None` without `-x`).
     pub replication: std::sync::Mutex<Option<crate::replication::ReplicationStatus>>,
+    /// The VRRP instance's state (`None` without `--vrrp`).
+    pub vrrp: Arc<std::sync::Mutex<Option<crate::failover::VrrpStatus>>>,
 }
 
 impl Shared {
@@ -249,6 +251,7 @@ impl Shared {
             log: crate::watch::LogBus::default(),
             settings_report: Vec::new(),
             replication: std::sync::Mutex::new(None),
+            vrrp: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 

@@ -191,7 +191,7 @@ pub fn run(settings: &Settings) -> i32 {
             let Some(check) = health_check_address(&shared) else {
                 return fail(&"--vrrp needs a TCP port to check (-p)", EX_USAGE);
             };
-            match crate::failover::start(options, check) {
+            match crate::failover::start(options, check, Arc::clone(&shared.vrrp)) {
                 Ok(handle) => Some(handle),
                 Err(message) => return fail(&message, EX_OSERR),
             }

@@ -29,11 +29,13 @@ fn start_ours(lab: &mut Lab, extra: &[&str]) -> usize {
     lab.spawn("memcached-server", &ns, &common::our_binary(), &args)
 }
 
-/// Asks `version` through the VIP from namespace b (keepalived's side), with bash's /dev/tcp.
-fn version_through_vip(lab: &Lab) -> String {
+/// Sends `request` (ending with `quit`) through the VIP from namespace b (keepalived's side)
+/// with bash's /dev/tcp, and returns everything the server answered.
+fn ask_through_vip(lab: &Lab, request: &str) -> String {
     let script = format!(
-        "exec 3<>/dev/tcp/{}/11211 && printf 'version\\r\\n' >&3 && head -c 16 <&3",
-        lab.vip()
+        "exec 3<>/dev/tcp/{}/11211 && printf '{}' >&3 && cat <&3",
+        lab.vip(),
+        request.replace("\r\n", "\\r\\n")
     );
     let out = std::process::Command::new("timeout")
         .args(["2", "ip", "netns", "exec", &lab.ns_b, "bash", "-c", &script])
@@ -50,8 +52,12 @@ fn the_vip_follows_the_answering_server_and_leaves_on_a_graceful_stop() {
     let took = lab.wait_for(Duration::from_secs(10), |l| l.ours_holds_vip());
     assert!(took.is_some(), "our server never took the VIP\n{}", lab.logs());
     assert!(!lab.keepalived_holds_vip(), "both hold the VIP\n{}", lab.logs());
-    let reply = version_through_vip(&lab);
+    let reply = ask_through_vip(&lab, "version\r\nquit\r\n");
     assert!(reply.starts_with("VERSION 1.6.18"), "through the VIP: {reply:?}\n{}", lab.logs());
+    let stats = ask_through_vip(&lab, "stats\r\nquit\r\n");
+    for line in ["STAT vrrp_state MASTER\r\n", "STAT vrrp_vips 192.168.171.100/24\r\n"] {
+        assert!(stats.contains(line), "{line:?} missing from stats: {stats}");
+    }
 
     // SIGTERM: the server resigns (priority 0), keepalived takes the VIP after its skew time.
     let status = lab.terminate(ours);

@@ -271,6 +271,9 @@ fn general(exec: &CommandExecutor, out: &mut Vec<u8>) {
     if let Some(status) = shared.replication.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
         status.encode_stats(out);
     }
+    if let Some(status) = shared.vrrp.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        status.encode_stats(out);
+    }
     encode_end(out);
 }
 
