@@ -344,3 +344,47 @@ fn php_memcached_writes_on_one_node_and_reads_the_same_values_on_the_other() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_storm_of_concurrent_writes_to_few_keys_leaves_both_nodes_equal() {
+    let (a, b) = pair();
+    let writers: Vec<_> = [a.server.addr(), a.server.addr(), b.server.addr(), b.server.addr()]
+        .into_iter()
+        .enumerate()
+        .map(|(w, addr)| {
+            std::thread::spawn(move || {
+                let mut c = Client::tcp(addr);
+                for round in 0..100 {
+                    let mut batch = String::new();
+                    for i in 0..50 {
+                        let key = (round * 7 + i * 3 + w) % 16;
+                        let value = format!("w{w}r{round}i{i}");
+                        match i % 10 {
+                            9 => batch.push_str(&format!("delete hot{key} noreply\r\n")),
+                            8 => batch.push_str(&format!("append hot{key} 0 0 1 noreply\r\n+\r\n")),
+                            _ => batch.push_str(&format!(
+                                "set hot{key} {w} 0 {} noreply\r\n{value}\r\n",
+                                value.len()
+                            )),
+                        }
+                    }
+                    c.script(batch);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let (mut ca, mut cb) = (a.server.connect(), b.server.connect());
+    let keys: Vec<String> = (0..16).map(|k| format!("hot{k}")).collect();
+    let dump = |c: &mut Client| {
+        let reply = c.script(format!("gets {}\r\n", keys.join(" ")));
+        String::from_utf8(reply).unwrap()
+    };
+    eventually("both nodes hold the same items", || {
+        let quiet = stat(&mut ca, "repl_unacked_changes") == "0"
+            && stat(&mut cb, "repl_unacked_changes") == "0";
+        quiet && dump(&mut ca) == dump(&mut cb)
+    });
+}

@@ -588,14 +588,30 @@ impl Store {
     /// Applies a record received from a replication peer, without publishing it again: the
     /// item keeps the record's CAS. Returns whether the local store changed.
     pub fn apply_change(&self, rec: &ChangeRecord, now: u32) -> Result<bool, StoreError> {
-        self.apply_change_as(rec, now, false)
+        self.apply_change_guarded(rec, now, false, || true).map(|r| r.unwrap_or(false))
     }
 
     /// Like [`apply_change`](Self::apply_change), but a value-carrying record is stored only
     /// when the key is missing here (`add` semantics; used for a resync that must not
     /// overwrite newer local data).
     pub fn apply_change_if_absent(&self, rec: &ChangeRecord, now: u32) -> Result<bool, StoreError> {
-        self.apply_change_as(rec, now, true)
+        self.apply_change_guarded(rec, now, true, || true).map(|r| r.unwrap_or(false))
+    }
+
+    /// The general form: `if_absent` as in [`apply_change_if_absent`](Self::apply_change_if_absent),
+    /// and `may_apply` is asked while the key's shard lock is held, so no local write of the
+    /// key can happen between its answer and the change. When it answers false nothing changes
+    /// and `Ok(None)` comes back. A replication driver answers "every local change so far has
+    /// been seen" (its feed queue is empty): a local write racing the peer's is then never
+    /// overwritten unseen. `FlushAll` does not ask.
+    pub fn apply_change_guarded(
+        &self,
+        rec: &ChangeRecord,
+        now: u32,
+        if_absent: bool,
+        may_apply: impl FnOnce() -> bool,
+    ) -> Result<Option<bool>, StoreError> {
+        self.apply_change_as(rec, now, if_absent, may_apply)
     }
 
     fn apply_change_as(
@@ -603,7 +619,8 @@ impl Store {
         rec: &ChangeRecord,
         now: u32,
         if_absent: bool,
-    ) -> Result<bool, StoreError> {
+        may_apply: impl FnOnce() -> bool,
+    ) -> Result<Option<bool>, StoreError> {
         let hash = self.hasher.hash(&rec.key);
         let ctx = Ctx { feed: &Feed::new(), ..self.ctx(now) };
         let exptime = rec.exptime;
@@ -616,15 +633,22 @@ impl Store {
                 if at <= now {
                     self.flush_now((rec.cas != 0).then_some(rec.cas));
                 }
-                Ok(true)
+                Ok(Some(true))
             }
             _ if !Self::key_ok(&rec.key) => Err(StoreError::BadKey),
             ChangeOp::Delete => {
-                Ok(self.shard(hash).delete(&ctx, &rec.key, hash, None, None)
-                    == DeleteOutcome::Deleted)
+                let mut shard = self.shard(hash);
+                if !may_apply() {
+                    return Ok(None);
+                }
+                Ok(Some(shard.delete(&ctx, &rec.key, hash, None, None) == DeleteOutcome::Deleted))
             }
             ChangeOp::Touch => {
-                Ok(self.shard(hash).touch(&ctx, &rec.key, hash, exptime) == TouchOutcome::Touched)
+                let mut shard = self.shard(hash);
+                if !may_apply() {
+                    return Ok(None);
+                }
+                Ok(Some(shard.touch(&ctx, &rec.key, hash, exptime) == TouchOutcome::Touched))
             }
             _ => {
                 let a = StoreArgs {
@@ -641,12 +665,15 @@ impl Store {
                     binary_key: rec.key_binary,
                 };
                 let mut shard = self.shard(hash);
+                if !may_apply() {
+                    return Ok(None);
+                }
                 let r = shard.store(&ctx, hash, &a)?;
                 shard.advance_cas_past(rec.cas);
                 if rec.op == ChangeOp::Invalidate {
                     shard.delete(&ctx, &rec.key, hash, None, Some((None, None)));
                 }
-                Ok(r.outcome == StoreOutcome::Stored)
+                Ok(Some(r.outcome == StoreOutcome::Stored))
             }
         }
     }

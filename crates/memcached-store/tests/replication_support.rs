@@ -171,3 +171,41 @@ fn visit_items_walks_every_item_once_in_small_steps() {
     assert_eq!(unique.len(), seen.len(), "no item twice");
     assert_eq!(unique, expected, "every live item, no expired or deleted one");
 }
+
+#[test]
+fn a_guarded_apply_changes_nothing_when_the_guard_says_no() {
+    let origin = store();
+    let feed = origin.subscribe(16);
+    set(&origin, b"k", b"peer");
+    let rec = feed.try_recv().unwrap();
+    let replica = Arc::new(store());
+    set(&replica, b"k", b"local");
+    assert_eq!(replica.apply_change_guarded(&rec, NOW, false, || false).unwrap(), None);
+    assert_eq!(value(&replica, b"k").unwrap(), b"local");
+    assert_eq!(replica.apply_change_guarded(&rec, NOW, false, || true).unwrap(), Some(true));
+    assert_eq!(value(&replica, b"k").unwrap(), b"peer");
+
+    let mut delete = rec.clone();
+    delete.op = ChangeOp::Delete;
+    assert_eq!(replica.apply_change_guarded(&delete, NOW, false, || false).unwrap(), None);
+    assert!(value(&replica, b"k").is_some());
+
+    // The guard runs under the key's shard lock: a local write of the key started from inside
+    // it cannot finish until the guard has answered.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut writer = None;
+    let mut writer_waited = false;
+    let held = replica.apply_change_guarded(&delete, NOW, false, || {
+        let store = Arc::clone(&replica);
+        writer = Some(std::thread::spawn(move || {
+            store.set(b"k", b"x", 0, 0, NOW, SetMode::Set).unwrap();
+            tx.send(()).unwrap();
+        }));
+        writer_waited = rx.recv_timeout(std::time::Duration::from_millis(200)).is_err();
+        false
+    });
+    assert_eq!(held.unwrap(), None);
+    assert!(writer_waited, "a local write of the key got in while the guard ran");
+    writer.unwrap().join().unwrap();
+    assert_eq!(value(&replica, b"k").unwrap(), b"x");
+}

@@ -51,6 +51,8 @@ const SNAPSHOT_STEP: usize = 512;
 const SNAPSHOT_STEPS_PER_TURN: usize = 16;
 /// Longest wait between two dial attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Guarded attempts to apply one peer change before applying it without the guard.
+const APPLY_ATTEMPTS: usize = 8;
 /// How long a graceful stop waits for the tail of the changes to reach the peer.
 const DRAIN_ON_STOP: Duration = Duration::from_secs(2);
 
@@ -131,6 +133,7 @@ pub fn start(
         snapshot: None,
         read_buf: vec![0; 64 * 1024],
         apply_errors: 0,
+        apply_races: 0,
         stop: Arc::clone(&stop),
         seed: node_id,
     };
@@ -162,6 +165,8 @@ struct Driver {
     snapshot: Option<ItemCursor>,
     read_buf: Vec<u8>,
     apply_errors: u64,
+    /// Peer changes not applied because a newer local write of the key raced them.
+    apply_races: u64,
     stop: Arc<AtomicBool>,
     /// Xorshift state for back-off jitter.
     seed: u64,
@@ -334,13 +339,7 @@ impl Driver {
     }
 
     fn drain_feed(&mut self) {
-        self.feed.rearm();
-        if self.feed.take_lost() > 0 {
-            self.session.local_records_lost(Instant::now());
-        }
-        while let Some(record) = self.feed.try_recv() {
-            self.session.record_local(record, Instant::now(), unix_ms());
-        }
+        self.drain_feed_touching(&[]);
     }
 
     fn handle_session_events(&mut self) {
@@ -364,16 +363,56 @@ impl Driver {
         }
     }
 
+    /// Applies a peer change, unless a local write of the same key (or a local flush) happened
+    /// after the session decided the peer's change wins: that local write is newer, and it is
+    /// on its way to the peer, where it wins too.
     fn apply(&mut self, record: &ChangeRecord, mode: ApplyMode) {
-        let now = self.shared.clock.now();
-        let result = match mode {
-            ApplyMode::Overwrite => self.store.apply_change(record, now),
-            ApplyMode::IfAbsent => self.store.apply_change_if_absent(record, now),
-        };
-        if let Err(e) = result {
+        let if_absent = mode == ApplyMode::IfAbsent;
+        for _ in 0..APPLY_ATTEMPTS {
+            let now = self.shared.clock.now();
+            let feed = &self.feed;
+            // Asked under the key's shard lock: an empty queue means the session has seen
+            // every local change, including any of this key.
+            let result = self
+                .store
+                .apply_change_guarded(record, now, if_absent, || feed.receiver().is_empty());
+            match result {
+                Ok(Some(_)) => return,
+                Ok(None) => {
+                    if self.drain_feed_touching(&record.key) {
+                        self.apply_races += 1;
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.apply_errors += 1;
+                    self.log(1, &format!("replication: cannot apply a change: {e}"));
+                    return;
+                }
+            }
+        }
+        // Writers of other keys keep the queue busy: apply without the check.
+        if let Err(e) =
+            self.store.apply_change_guarded(record, self.shared.clock.now(), if_absent, || true)
+        {
             self.apply_errors += 1;
             self.log(1, &format!("replication: cannot apply a change: {e}"));
         }
+    }
+
+    /// [`drain_feed`](Self::drain_feed), telling whether a drained record wrote `key` or
+    /// flushed everything.
+    fn drain_feed_touching(&mut self, key: &[u8]) -> bool {
+        self.feed.rearm();
+        if self.feed.take_lost() > 0 {
+            self.session.local_records_lost(Instant::now());
+        }
+        let mut touched = false;
+        while let Some(record) = self.feed.try_recv() {
+            touched |= record.op == ChangeOp::FlushAll || record.key == key;
+            self.session.record_local(record, Instant::now(), unix_ms());
+        }
+        touched
     }
 
     /// Sends the next steps of a full copy while the session's output is not backed up.
@@ -505,13 +544,14 @@ impl Driver {
         };
         let stats = self.session.stats();
         let snapshot_running = self.snapshot.is_some();
-        let apply_errors = self.apply_errors;
+        let (apply_errors, apply_races) = (self.apply_errors, self.apply_races);
         let mut guard = self.shared.replication.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(status) = guard.as_mut() {
             status.state = state;
             status.stats = stats;
             status.snapshot_running = snapshot_running;
             status.apply_errors = apply_errors;
+            status.apply_races = apply_races;
         }
     }
 

@@ -43,6 +43,8 @@ pub struct ReplicationStatus {
     pub snapshot_running: bool,
     /// Peer changes the store refused (too large, out of memory).
     pub apply_errors: u64,
+    /// Peer changes skipped because a newer local write of the key raced their application.
+    pub apply_races: u64,
 }
 
 impl ReplicationStatus {
@@ -55,6 +57,7 @@ impl ReplicationStatus {
             stats: ReplStats::default(),
             snapshot_running: false,
             apply_errors: 0,
+            apply_races: 0,
         }
     }
 
@@ -72,6 +75,7 @@ impl ReplicationStatus {
             ("repl_changes_received", s.changes_received),
             ("repl_changes_applied", s.changes_applied),
             ("repl_apply_errors", self.apply_errors),
+            ("repl_apply_races_local_won", self.apply_races),
             ("repl_conflicts_local_won", s.conflicts_local_won),
             ("repl_bytes_sent", s.bytes_sent),
             ("repl_bytes_received", s.bytes_received),
