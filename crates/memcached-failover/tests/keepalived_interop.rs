@@ -75,23 +75,15 @@ fn keepalived_v2_accepts_our_adverts_and_takes_over_on_our_resignation() {
         "0",
     ]);
     // Alone on the link: Backup, then Master after 3 s + (256-150)/256 s.
-    let became_master = lab.wait_for(Duration::from_secs(6), Lab::ours_holds_vip);
-    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+    lab.expect_ours_master(Duration::from_secs(6));
 
-    let keepalived = lab.start_keepalived(
+    let keepalived = lab.start_keepalived_backup(
         "    priority 100\n    advert_int 1\n    authentication {\n        auth_type PASS\n        auth_pass memc1234\n    }",
     );
-    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
-        lab.log(keepalived).contains("Entering BACKUP STATE")
-    });
-    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
 
     // keepalived's Master_Down_Interval is 3.61 s: if it dropped our adverts it would be
     // MASTER within 4.5 s.
-    let split = lab.wait_for(Duration::from_millis(4500), |lab| {
-        lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
-    });
-    assert!(split.is_none(), "keepalived ignored our adverts and became MASTER\n{}", lab.logs());
+    lab.expect_keepalived_stays_backup(keepalived, Duration::from_millis(4500), "our adverts");
     assert!(lab.ours_holds_vip(), "vrrpd lost the VIP\n{}", lab.logs());
 
     // SIGTERM: priority-0 advert. keepalived takes over after its Skew_Time (0.61 s), far
@@ -126,19 +118,12 @@ fn keepalived_v3_interoperates_in_both_directions() {
         "--garp-master-delay",
         "0",
     ]);
-    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
-    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+    lab.expect_ours_master(Duration::from_secs(3));
 
-    let keepalived = lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
-    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
-        lab.log(keepalived).contains("Entering BACKUP STATE")
-    });
-    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+    let keepalived =
+        lab.start_keepalived_backup("    priority 100\n    advert_int 0.1\n    version 3");
     // keepalived's Master_Down_Interval is 0.36 s.
-    let split = lab.wait_for(Duration::from_millis(1000), |lab| {
-        lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
-    });
-    assert!(split.is_none(), "keepalived ignored our v3 adverts\n{}", lab.logs());
+    lab.expect_keepalived_stays_backup(keepalived, Duration::from_millis(1000), "our v3 adverts");
 
     let stopped = Instant::now();
     let status = lab.terminate(ours);
@@ -190,13 +175,8 @@ fn killing_memcached_moves_the_vip_to_keepalived_and_back() {
         "--rise",
         "2",
     ]);
-    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
-    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
-    let keepalived = lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
-    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
-        lab.log(keepalived).contains("Entering BACKUP STATE")
-    });
-    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+    lab.expect_ours_master(Duration::from_secs(3));
+    lab.start_keepalived_backup("    priority 100\n    advert_int 0.1\n    version 3");
     std::thread::sleep(Duration::from_millis(500));
     assert!(lab.ours_holds_vip() && !lab.keepalived_holds_vip(), "{}", lab.logs());
 
@@ -227,8 +207,7 @@ fn killing_memcached_moves_the_vip_to_keepalived_and_back() {
 fn link_down_faults_vrrpd_and_link_up_brings_it_back() {
     let mut lab = Lab::new("ln", 180);
     let ours = lab.start_vrrpd(&["--version", "3", "--priority", "150", "--advert-int", "0.1"]);
-    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
-    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+    lab.expect_ours_master(Duration::from_secs(3));
 
     // keepalived's default: an instance tracks its own interface and faults without carrier.
     run("ip", &["-n", &lab.ns_a, "link", "set", "va", "down"]);
@@ -258,24 +237,20 @@ fn keepalived_unicast_mode_interoperates() {
         "--unicast-peer",
         "192.168.181.2",
     ]);
-    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
-    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
-    let keepalived = lab.start_keepalived(
+    lab.expect_ours_master(Duration::from_secs(3));
+    let keepalived = lab.start_keepalived_backup(
         "    priority 100\n    advert_int 0.1\n    version 3\n    unicast_src_ip 192.168.181.2\n    unicast_peer {\n        192.168.181.1\n    }",
     );
-    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
-        lab.log(keepalived).contains("Entering BACKUP STATE")
-    });
-    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
     // If keepalived dropped our unicast adverts (mode mismatch, length, VIP list...) it would
     // be MASTER within its 0.36 s Master_Down_Interval. (keepalived 2.2.7 also accepts a v3
     // pseudo-header built with 224.0.0.18, its `old_unicast_checksum` compatibility, so this
     // does not pin down which destination our checksum uses; the second half does: our
     // decoder only accepts keepalived's unicast adverts if it uses the real destination.)
-    let split = lab.wait_for(Duration::from_millis(1000), |lab| {
-        lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
-    });
-    assert!(split.is_none(), "keepalived ignored our unicast adverts\n{}", lab.logs());
+    lab.expect_keepalived_stays_backup(
+        keepalived,
+        Duration::from_millis(1000),
+        "our unicast adverts",
+    );
 
     let status = lab.terminate(ours);
     assert!(status.is_some_and(|s| s.success()), "vrrpd did not exit cleanly\n{}", lab.logs());
@@ -315,14 +290,9 @@ fn keepalived_v3_backup_adopts_our_interval_and_takes_over_when_we_die() {
         "--garp-master-delay",
         "0",
     ]);
-    let became_master = lab.wait_for(Duration::from_secs(3), Lab::ours_holds_vip);
-    assert!(became_master.is_some(), "vrrpd never took the VIP\n{}", lab.logs());
+    lab.expect_ours_master(Duration::from_secs(3));
     // keepalived is configured with 1 s; as BACKUP it adopts our 0.1 s (RFC 5798 §6.4.2).
-    let keepalived = lab.start_keepalived("    priority 100\n    advert_int 1\n    version 3");
-    let backup = lab.wait_for(Duration::from_secs(5), |lab| {
-        lab.log(keepalived).contains("Entering BACKUP STATE")
-    });
-    assert!(backup.is_some(), "keepalived did not start\n{}", lab.logs());
+    lab.start_keepalived_backup("    priority 100\n    advert_int 1\n    version 3");
     std::thread::sleep(Duration::from_millis(500));
     assert!(!lab.keepalived_holds_vip(), "{}", lab.logs());
 

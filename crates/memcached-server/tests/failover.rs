@@ -49,8 +49,7 @@ fn the_vip_follows_the_answering_server_and_leaves_on_a_graceful_stop() {
     let mut lab = Lab::new("srv", 171);
     let ours = start_ours(&mut lab, &[]);
     lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
-    let took = lab.wait_for(Duration::from_secs(10), |l| l.ours_holds_vip());
-    assert!(took.is_some(), "our server never took the VIP\n{}", lab.logs());
+    lab.expect_ours_master(Duration::from_secs(10));
     assert!(!lab.keepalived_holds_vip(), "both hold the VIP\n{}", lab.logs());
     let reply = ask_through_vip(&lab, "version\r\nquit\r\n");
     assert!(reply.starts_with("VERSION 1.6.18"), "through the VIP: {reply:?}\n{}", lab.logs());
@@ -74,11 +73,7 @@ fn a_server_that_stops_answering_gives_the_vip_away_until_it_answers_again() {
     // makes the health check fail while the process (and its VRRP thread) keeps running.
     start_ours(&mut lab, &["-c", "16"]);
     lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
-    assert!(
-        lab.wait_for(Duration::from_secs(10), |l| l.ours_holds_vip()).is_some(),
-        "our server never took the VIP\n{}",
-        lab.logs()
-    );
+    lab.expect_ours_master(Duration::from_secs(10));
     let hog = format!(
         "for i in $(seq 3 40); do eval \"exec $i<>/dev/tcp/192.168.{}.1/11211\" || break; done; \
          sleep 3",

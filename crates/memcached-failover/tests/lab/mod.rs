@@ -173,6 +173,31 @@ impl Lab {
         None
     }
 
+    /// Waits (up to `limit`) until our side holds the VIP; fails the test otherwise.
+    pub fn expect_ours_master(&self, limit: Duration) {
+        let became_master = self.wait_for(limit, Lab::ours_holds_vip);
+        assert!(became_master.is_some(), "ours never took the VIP\n{}", self.logs());
+    }
+
+    /// Starts keepalived with `instance_options` and waits until it reports BACKUP.
+    pub fn start_keepalived_backup(&mut self, instance_options: &str) -> usize {
+        let keepalived = self.start_keepalived(instance_options);
+        let backup = self.wait_for(Duration::from_secs(5), |lab| {
+            lab.log(keepalived).contains("Entering BACKUP STATE")
+        });
+        assert!(backup.is_some(), "keepalived did not start\n{}", self.logs());
+        keepalived
+    }
+
+    /// keepalived stays BACKUP for `window` (longer than its Master_Down_Interval): it accepts
+    /// our adverts. `what` names them in the failure message.
+    pub fn expect_keepalived_stays_backup(&self, keepalived: usize, window: Duration, what: &str) {
+        let split = self.wait_for(window, |lab| {
+            lab.keepalived_holds_vip() || lab.log(keepalived).contains("Entering MASTER STATE")
+        });
+        assert!(split.is_none(), "keepalived ignored {what} and became MASTER\n{}", self.logs());
+    }
+
     /// Starts Debian's memcached on 127.0.0.1:11211 inside namespace a (its own loopback:
     /// nothing on the host is touched).
     pub fn start_memcached(&mut self) -> usize {
