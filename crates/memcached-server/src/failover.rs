@@ -246,6 +246,35 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panicking(spec in "\\PC{0,80}") {
+            let _ = VrrpOptions::parse(&spec);
+        }
+
+        #[test]
+        fn valid_specs_round_trip(
+            vrid in 1u8..,
+            priority in 1u8..255,
+            a in any::<[u8; 4]>(),
+            len in 0u8..=32,
+            centis in 1u16..4096,
+        ) {
+            let vip = std::net::Ipv4Addr::from(a);
+            let spec = format!(
+                "interface=eth0,vrid={vrid},priority={priority},vip={vip}/{len},version=3,\
+                 advert_int={}",
+                f64::from(centis) / 100.0
+            );
+            let o = VrrpOptions::parse(&spec).unwrap();
+            prop_assert_eq!((o.instance.vrid, o.instance.priority), (vrid, priority));
+            prop_assert_eq!(o.instance.virtual_addresses[0].address, vip);
+            prop_assert_eq!(o.instance.virtual_addresses[0].prefix_len, len);
+            prop_assert_eq!(o.instance.advert_interval.0, centis);
+        }
+    }
 
     #[test]
     fn a_full_spec_and_the_defaults() {

@@ -64,6 +64,24 @@ impl fmt::Display for PeerAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panicking(text in "\\PC{0,60}") {
+            if let Ok(peer) = PeerAddr::parse(&text, 11212) {
+                prop_assert!(!peer.host.is_empty() && peer.port != 0);
+            }
+        }
+
+        #[test]
+        fn display_parses_back(a in any::<[u16; 8]>(), v4 in any::<[u8; 4]>(), port in 1u16..) {
+            for host in [std::net::Ipv6Addr::from(a).to_string(), std::net::Ipv4Addr::from(v4).to_string()] {
+                let peer = PeerAddr { host, port };
+                prop_assert_eq!(PeerAddr::parse(&peer.to_string(), 1).unwrap(), peer);
+            }
+        }
+    }
 
     #[test]
     fn forms_of_the_peer_address() {
