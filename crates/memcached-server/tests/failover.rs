@@ -32,9 +32,13 @@ fn start_ours(lab: &mut Lab, extra: &[&str]) -> usize {
 /// Sends `request` (ending with `quit`) through the VIP from namespace b (keepalived's side)
 /// with bash's /dev/tcp, and returns everything the server answered.
 fn ask_through_vip(lab: &Lab, request: &str) -> String {
+    ask(lab, &lab.vip(), request)
+}
+
+/// Sends `request` to `address`:11211 from namespace b and returns the answer.
+fn ask(lab: &Lab, address: &str, request: &str) -> String {
     let script = format!(
-        "exec 3<>/dev/tcp/{}/11211 && printf '{}' >&3 && cat <&3",
-        lab.vip(),
+        "exec 3<>/dev/tcp/{address}/11211 && printf '{}' >&3 && cat <&3",
         request.replace("\r\n", "\\r\\n")
     );
     let out = std::process::Command::new("timeout")
@@ -114,4 +118,53 @@ fn vrrp_settings_are_checked_at_startup() {
     let o = run(&["--vrrp", spec, "-l", "127.0.0.1", "-p", &port]);
     assert_eq!(o.status.code(), Some(71), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-if0"));
+}
+
+#[test]
+fn a_replicated_pair_behind_the_vip_keeps_serving_the_data_when_the_master_dies() {
+    let mut lab = Lab::new("ha", 173);
+    let vrrp = |dev: &str, priority: u32| {
+        format!(
+            "interface={dev},vrid=77,priority={priority},vip={}/24,version=3,advert_int=0.1,\
+             check_interval=0.1,fall=2,rise=2",
+            lab.vip()
+        )
+    };
+    let (vrrp_a, vrrp_b) = (vrrp("va", 150), vrrp("vb", 100));
+    let peer_of_a = format!("192.168.{}.2", lab.subnet);
+    let peer_of_b = format!("192.168.{}.1", lab.subnet);
+    let binary = common::our_binary();
+    let (ns_a, ns_b) = (lab.ns_a.clone(), lab.ns_b.clone());
+    let node = |peer: &str, vrrp: &str| -> Vec<String> {
+        ["-p", "11211", "-U", "0", "-m", "16", "-v", "-x", peer, "--vrrp", vrrp]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let args_a = node(&peer_of_a, &vrrp_a);
+    let args_b = node(&peer_of_b, &vrrp_b);
+    let first =
+        lab.spawn("node-a", &ns_a, &binary, &args_a.iter().map(String::as_str).collect::<Vec<_>>());
+    lab.spawn("node-b", &ns_b, &binary, &args_b.iter().map(String::as_str).collect::<Vec<_>>());
+    lab.expect_ours_master(Duration::from_secs(10));
+    let linked = lab.wait_for(Duration::from_secs(10), |l| {
+        ask_through_vip(l, "stats\r\nquit\r\n").contains("STAT repl_link up\r\n")
+    });
+    assert!(linked.is_some(), "the pair never linked\n{}", lab.logs());
+
+    // A client writes through the VIP (node a); the value reaches node b.
+    let stored = ask_through_vip(&lab, "set session:42 7 0 5\r\nhello\r\nquit\r\n");
+    assert_eq!(stored, "STORED\r\n", "{}", lab.logs());
+
+    let replicated = lab.wait_for(Duration::from_secs(5), |l| {
+        ask(l, &peer_of_a, "get session:42\r\nquit\r\n").contains("hello")
+    });
+    assert!(replicated.is_some(), "node b never got the value\n{}", lab.logs());
+
+    // Node a dies without a word: node b takes the VIP and serves the data.
+    lab.kill(first);
+    let moved = lab.wait_for(Duration::from_secs(3), |l| l.keepalived_holds_vip());
+    assert!(moved.is_some(), "node b did not take the VIP\n{}", lab.logs());
+    eprintln!("node b held the VIP {:?} after node a was killed", moved.unwrap());
+    let read = ask_through_vip(&lab, "get session:42\r\nquit\r\n");
+    assert_eq!(read, "VALUE session:42 7 5\r\nhello\r\nEND\r\n", "{}", lab.logs());
 }
