@@ -64,8 +64,16 @@ impl Memcached {
                 if child.try_wait().ok().flatten().is_some() {
                     break; // exited (port taken meanwhile): try another port
                 }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Memcached { child, port };
+                match listener_pid(port) {
+                    Some(pid) if pid == child.id() => return Memcached { child, port },
+                    // Another process answers on the port (ours failed to bind, or is about
+                    // to): give it up and try another port.
+                    Some(_) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    None => {}
                 }
                 assert!(Instant::now() < deadline, "memcached did not start on port {port}");
                 std::thread::sleep(Duration::from_millis(20));
@@ -80,6 +88,21 @@ impl Memcached {
         s.set_nodelay(true).unwrap();
         s
     }
+}
+
+/// The pid that whatever listens on `port` reports in `stats`, if something answers.
+fn listener_pid(port: u16) -> Option<u32> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"stats\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.ends_with(b"END\r\n") {
+        let n = stream.read(&mut buf).ok().filter(|&n| n > 0)?;
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&reply);
+    text.lines().find_map(|l| l.strip_prefix("STAT pid ")).and_then(|v| v.trim().parse().ok())
 }
 
 impl Drop for Memcached {
