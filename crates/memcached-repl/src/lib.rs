@@ -91,10 +91,12 @@
 //!   every feed record it has before it applies `Apply` events, and apply each event before it
 //!   polls the next, so "the store changed before the peer's change arrived" is seen as such. A
 //!   write that races the application of a peer change inside the store (written after the
-//!   feed was drained, before the Apply) can still resolve differently on the two nodes: its
+//!   feed was drained, before the Apply) would resolve differently on the two nodes: its
 //!   record comes later, gets a newer stamp and wins on the peer, while the Apply overwrote it
-//!   here. The cure is a conditional apply in the store: skip the peer change when the local
-//!   item's version is above [`ReplSession::last_local_version`].
+//!   here. The server's driver closes that gap: it applies with
+//!   `Store::apply_change_guarded`, which checks under the key's shard lock that the feed is
+//!   empty, and otherwise hands the new local records to the session first and skips the peer
+//!   change when one of them wrote the key.
 //! * Unacked changes over twice `backlog_bytes` close an open connection
 //!   (`Close(Backpressure)`); without a connection the backlog is cut to `backlog_bytes` (oldest
 //!   first) and, if anything was cut, the next link is a full two-way resync.
