@@ -272,9 +272,10 @@ fn run(ops: Vec<Op>, seed: u64) {
     assert_eq!(p.a.protocol_closes + p.b.protocol_closes, 0);
 }
 
+/// The case that showed a flush horizon hiding applied items (sets, then a flush on each node
+/// in turn): both stores must end equal.
 #[test]
-#[ignore]
-fn store_debug() {
+fn writes_then_a_flush_on_each_node_converge() {
     use Op::*;
     let ops = vec![
         Run { ms: 80 },
@@ -286,10 +287,7 @@ fn store_debug() {
         Set { on_b: true, key: 0, val: 0 },
         Flush { on_b: true },
     ];
-    let p = simulate(ops, 3022, 1 << 16);
-    println!("A:\n{}", p.a.log.join("\n"));
-    println!("B:\n{}", p.b.log.join("\n"));
-    println!("A {:?}\nB {:?}", p.a.contents(p.ms), p.b.contents(p.ms));
+    run(ops, 3022);
 }
 
 fn simulate(ops: Vec<Op>, seed: u64, feed_capacity: usize) -> Pair {
