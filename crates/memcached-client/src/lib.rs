@@ -27,8 +27,9 @@
 //! * [`BlockingClient`] runs the same core on a private current-thread runtime; like every
 //!   tokio `block_on`, it panics when called from inside an async runtime.
 //! * php-memcached interop beyond placement: a key namespace ([`ClientBuilder::key_prefix`],
-//!   `OPT_PREFIX_KEY`, unhashed by default) and group keys ([`Client::set_by_key`],
-//!   `setByKey`).
+//!   `OPT_PREFIX_KEY`, unhashed by default), group keys ([`Client::set_by_key`],
+//!   `setByKey`) and reading what PHP stored ([`php::decode`]: FastLZ/zlib decompression and
+//!   PHP's value types).
 //!
 //! Modules: `builder` (configuration), `client` (commands, routing, fan-out), `pool`
 //! (per-server slots and the request runner), `pipeline`, `connection` (one TCP connection),
@@ -54,9 +55,11 @@ mod builder;
 mod client;
 mod connection;
 pub mod error;
+pub mod fastlz;
 pub mod health;
 mod item;
 mod join;
+pub mod php;
 mod pipeline;
 mod pool;
 pub mod wire;

@@ -151,3 +151,72 @@ async fn php_writes_rust_reads_and_back(start: fn() -> ServerProcess) {
     assert_eq!(php(&script), "yes");
     assert!(client.delete_by_key("g9", "from-rust").await.unwrap());
 }
+
+/// Values php-memcached compresses (FastLZ by default, zlib on request, levels 1 and 2 of
+/// FastLZ by size) and its scalar types come back as PHP stored them through `php::decode`.
+#[tokio::test]
+async fn php_compressed_and_typed_values_decode() {
+    use memcached_client::php::{self, PhpValue, FLAG_COMPRESSED, FLAG_FASTLZ, FLAG_ZLIB};
+
+    let server = ServerProcess::ours();
+    let mut script = php_client(std::slice::from_ref(&server));
+    script.push_str(
+        r#"
+        mt_srand(42);
+        $block = ''; for ($i = 0; $i < 10000; $i++) { $block .= chr(mt_rand(0, 255)); }
+        $texts = [
+            'small' => 'short text',
+            'l1' => str_repeat('abcdefgh', 1000),
+            'l1mixed' => str_repeat(substr($block, 0, 4000), 7),
+            'l2' => str_repeat($block, 30),
+        ];
+        $raw = new Memcached(); $raw->addServer('127.0.0.1', $m->getServerList()[0]['port']);
+        $raw->setOption(Memcached::OPT_COMPRESSION, false);
+        foreach ($texts as $k => $v) {
+            $m->setOption(Memcached::OPT_COMPRESSION_TYPE, Memcached::COMPRESSION_FASTLZ);
+            $m->set("fastlz:$k", $v) or exit(1);
+            $m->setOption(Memcached::OPT_COMPRESSION_TYPE, Memcached::COMPRESSION_ZLIB);
+            $m->set("zlib:$k", $v) or exit(1);
+            $raw->set("raw:$k", $v) or exit(1);
+        }
+        $m->set('long', -1234567890123) or exit(1);
+        $m->set('double', 2.5) or exit(1);
+        $m->set('true', true) or exit(1);
+        $m->set('false', false) or exit(1);
+        $m->set('array', ['a' => 1, 'b' => [2, 3]]) or exit(1);
+        echo serialize(['a' => 1, 'b' => [2, 3]]), "\n";
+        "#,
+    );
+    let serialized = php(&script);
+    let client = Client::builder().server(&server.spec()).build().unwrap();
+    for text in ["small", "l1", "l1mixed", "l2"] {
+        let raw = client.get(format!("raw:{text}")).await.unwrap().unwrap();
+        assert_eq!(raw.flags, 0, "the raw copy is stored plainly");
+        for (codec, bit) in [("fastlz", FLAG_FASTLZ), ("zlib", FLAG_ZLIB)] {
+            let item = client.get(format!("{codec}:{text}")).await.unwrap().unwrap();
+            if text != "small" {
+                assert_eq!(
+                    item.flags & (FLAG_COMPRESSED | bit),
+                    FLAG_COMPRESSED | bit,
+                    "{codec}:{text}"
+                );
+            }
+            match php::decode(&item).unwrap() {
+                PhpValue::String(value) => assert!(value == raw.value, "{codec}:{text} differs"),
+                other => panic!("{codec}:{text}: {other:?}"),
+            }
+        }
+    }
+    let value = |key: &'static str| {
+        let client = &client;
+        async move { php::decode(&client.get(key).await.unwrap().unwrap()).unwrap() }
+    };
+    assert_eq!(value("long").await, PhpValue::Long(-1_234_567_890_123));
+    assert_eq!(value("double").await, PhpValue::Double(2.5));
+    assert_eq!(value("true").await, PhpValue::Bool(true));
+    assert_eq!(value("false").await, PhpValue::Bool(false));
+    match value("array").await {
+        PhpValue::Serialized(bytes) => assert_eq!(bytes.as_ref(), serialized.trim().as_bytes()),
+        other => panic!("array: {other:?}"),
+    }
+}
