@@ -46,6 +46,9 @@ use crate::{
     Stamp,
 };
 
+/// Finished records kept for reuse at most (the rest are freed).
+const MAX_SPENT: usize = 1024;
+
 /// Output above this makes [`ReplSession::wants_backpressure`] true (at most).
 const SNAPSHOT_PAUSE_BYTES: usize = 4 << 20;
 
@@ -135,6 +138,8 @@ pub struct ReplSession {
     out_start: usize,
     in_buf: Vec<u8>,
     events: VecDeque<ReplEvent>,
+    /// Records of backlog entries that are done (acked or trimmed), for the driver to reuse.
+    spent: Vec<ChangeRecord>,
     stats: ReplStats,
     nonce_seed: u64,
     connections: u64,
@@ -165,6 +170,7 @@ impl ReplSession {
             out_start: 0,
             in_buf: Vec::new(),
             events: VecDeque::new(),
+            spent: Vec::new(),
             stats: ReplStats::default(),
             nonce_seed: RandomState::new().hash_one(0x6d63_7265_706cu64),
             connections: 0,
@@ -250,6 +256,7 @@ impl ReplSession {
                 Some(e) => {
                     self.inflight.forget(&e);
                     self.protection_lost = true;
+                    self.spend(e.record);
                 }
                 None => break,
             }
@@ -620,6 +627,19 @@ impl ReplSession {
         self.check_output();
     }
 
+    /// Keeps a finished record for [`take_spent`](Self::take_spent) (a bounded number).
+    fn spend(&mut self, record: ChangeRecord) {
+        if self.spent.len() < MAX_SPENT {
+            self.spent.push(record);
+        }
+    }
+
+    /// A record the session no longer needs (its change was acked or trimmed), so the driver
+    /// can hand its buffers back to the store's feed instead of freeing them.
+    pub fn take_spent(&mut self) -> Option<ChangeRecord> {
+        self.spent.pop()
+    }
+
     /// The peer acked every change up to `seq`.
     fn on_ack(&mut self, seq: u64) {
         if seq <= self.acked {
@@ -629,6 +649,7 @@ impl ReplSession {
         while self.backlog.front_seq().is_some_and(|s| s <= seq) {
             if let Some(e) = self.backlog.pop_front() {
                 self.inflight.forget(&e);
+                self.spend(e.record);
             }
         }
         self.inflight.acked(seq);

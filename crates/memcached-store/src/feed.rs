@@ -21,6 +21,11 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+/// Spare records kept for writers to reuse.
+const SPARE_RECORDS: usize = 4096;
+/// A recycled record keeps at most this much buffer capacity.
+const MAX_RECYCLED_BYTES: usize = 64 * 1024;
+
 /// What kind of change a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOp {
@@ -76,9 +81,38 @@ pub struct ChangeRecord {
     pub key_binary: bool,
 }
 
+impl ChangeRecord {
+    /// An empty `Set` record (buffers unallocated), to be filled in.
+    pub fn empty() -> ChangeRecord {
+        ChangeRecord {
+            op: ChangeOp::Set,
+            key: Vec::new(),
+            flags: 0,
+            exptime: 0,
+            value: Vec::new(),
+            cas: 0,
+            version: 0,
+            time: 0,
+            key_binary: false,
+        }
+    }
+
+    /// Replaces key and value, reusing the buffers' capacity.
+    pub fn set_bytes(&mut self, key: &[u8], value: &[u8]) {
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        self.value.clear();
+        self.value.extend_from_slice(value);
+    }
+}
+
 struct FeedShared {
     lost: AtomicU64,
     overflowed: AtomicBool,
+    /// Records the subscriber is done with, for writers to fill again (no allocation per write
+    /// once their buffers are large enough).
+    spare_tx: Sender<ChangeRecord>,
+    spare_rx: Receiver<ChangeRecord>,
     /// Set by the first writer after the subscriber re-armed; that writer calls `notify`.
     signalled: AtomicBool,
     notify: Option<Notify>,
@@ -93,6 +127,7 @@ impl std::fmt::Debug for FeedShared {
         f.debug_struct("FeedShared")
             .field("lost", &self.lost)
             .field("overflowed", &self.overflowed)
+            .field("spare", &self.spare_rx.len())
             .field("signalled", &self.signalled)
             .field("notify", &self.notify.is_some())
             .finish()
@@ -141,9 +176,12 @@ impl Feed {
     /// A new queue; the caller hands the sender to every shard, then calls [`Feed::activate`].
     pub fn open(&self, capacity: usize, notify: Option<Notify>) -> (FeedReceiver, FeedSender) {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded(SPARE_RECORDS);
         let shared = Arc::new(FeedShared {
             lost: AtomicU64::new(0),
             overflowed: AtomicBool::new(false),
+            spare_tx,
+            spare_rx,
             signalled: AtomicBool::new(false),
             notify,
         });
@@ -157,19 +195,25 @@ impl Feed {
         self.active.store(true, Ordering::Release);
     }
 
-    /// Sends a record built by `make` through `sender`; never blocks. Returns false when the
-    /// subscriber is gone (the caller drops its sender; the feed turns itself off).
+    /// Sends a record filled in by `fill` through `sender` (the record is a spare one when
+    /// the subscriber returned some, so its buffers are reused; `fill` must set every field
+    /// but `version`); never blocks. Returns false when the subscriber is gone (the caller
+    /// drops its sender; the feed turns itself off).
     #[cold]
-    pub fn send(&self, sender: &FeedSender, make: impl FnOnce(u64) -> ChangeRecord) -> bool {
-        let version = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        match sender.tx.try_send(make(version)) {
+    pub fn send(&self, sender: &FeedSender, fill: impl FnOnce(&mut ChangeRecord)) -> bool {
+        let mut record =
+            sender.shared.spare_rx.try_recv().unwrap_or_else(|_| ChangeRecord::empty());
+        record.version = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        fill(&mut record);
+        match sender.tx.try_send(record) {
             Ok(()) => {
                 sender.signal();
                 true
             }
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(record)) => {
                 sender.shared.lost.fetch_add(1, Ordering::Relaxed);
                 sender.shared.overflowed.store(true, Ordering::Release);
+                let _ = sender.shared.spare_tx.try_send(record);
                 sender.signal();
                 true
             }
@@ -182,10 +226,10 @@ impl Feed {
 
     /// Store-level publish (flush_all), through the feed's own sender.
     #[cold]
-    pub fn publish(&self, make: impl FnOnce(u64) -> ChangeRecord) {
+    pub fn publish(&self, fill: impl FnOnce(&mut ChangeRecord)) {
         let mut guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sender) = guard.as_ref() {
-            if !self.send(sender, make) {
+            if !self.send(sender, fill) {
                 *guard = None;
             }
         }
@@ -205,6 +249,14 @@ impl FeedReceiver {
     /// record sent after the drain wakes the subscriber again.
     pub fn rearm(&self) {
         self.shared.signalled.store(false, Ordering::SeqCst);
+    }
+
+    /// Gives a record back for writers to fill again (instead of freeing its buffers).
+    /// Records with buffers over 64 KiB, or beyond the spare pool's room, are freed.
+    pub fn recycle(&self, record: ChangeRecord) {
+        if record.key.capacity() + record.value.capacity() <= MAX_RECYCLED_BYTES {
+            let _ = self.shared.spare_tx.try_send(record);
+        }
     }
 
     /// The next record if one is queued.

@@ -497,16 +497,14 @@ impl Store {
             horizon_cas = self.flush_now(None);
         }
         if self.feed.active() {
-            self.feed.publish(|version| ChangeRecord {
-                op: ChangeOp::FlushAll,
-                key: Vec::new(),
-                flags: 0,
-                exptime: if at <= now { 0 } else { at },
-                value: Vec::new(),
-                cas: horizon_cas,
-                version,
-                time: now,
-                key_binary: false,
+            self.feed.publish(|rec| {
+                rec.op = ChangeOp::FlushAll;
+                rec.set_bytes(&[], &[]);
+                rec.flags = 0;
+                rec.exptime = if at <= now { 0 } else { at };
+                rec.cas = horizon_cas;
+                rec.time = now;
+                rec.key_binary = false;
             });
         }
     }

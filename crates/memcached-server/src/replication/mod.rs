@@ -203,6 +203,10 @@ impl Driver {
             self.drain_feed();
             self.session.handle_timeout(Instant::now(), unix_ms());
             self.handle_session_events();
+            // Acked changes: their buffers go back to the writers.
+            while let Some(record) = self.session.take_spent() {
+                self.feed.recycle(record);
+            }
             self.continue_snapshot();
             self.flush();
             if self.stop.load(Ordering::SeqCst) {
@@ -356,7 +360,10 @@ impl Driver {
                         ),
                     );
                 }
-                ReplEvent::Apply(record, mode) => self.apply(&record, mode),
+                ReplEvent::Apply(record, mode) => {
+                    self.apply(&record, mode);
+                    self.feed.recycle(record);
+                }
                 ReplEvent::SnapshotRequested => self.snapshot = Some(ItemCursor::default()),
                 ReplEvent::Close(reason) => self.close_link(&format!("{reason:?}")),
             }

@@ -19,7 +19,7 @@ mod read;
 mod rebalance;
 
 use crate::config::Geometry;
-use crate::feed::{ChangeOp, ChangeRecord, Feed, FeedSender};
+use crate::feed::{ChangeOp, Feed, FeedSender};
 use crate::index::{HashIndex, KeyHasher, Slot};
 use crate::item::{self, bits, item_total_len, write_header, RawItem, OFF_ATIME, OFF_BITS};
 use crate::lru::{advance, CLOCK_SCAN_LIMIT, RECLAIM_SCAN_LIMIT};
@@ -534,28 +534,24 @@ impl Shard {
             Some(r) => {
                 let raw = RawItem::new(self.mem.chunk(r), self.cas_enabled);
                 let with_value = !matches!(op, ChangeOp::Touch);
-                ctx.feed.send(sender, |version| ChangeRecord {
-                    op,
-                    key: raw.key().to_vec(),
-                    flags: raw.flags(),
-                    exptime: raw.exptime(),
-                    value: if with_value { raw.value().to_vec() } else { Vec::new() },
-                    cas: raw.cas(),
-                    version,
-                    time: now,
-                    key_binary: raw.bits() & bits::KEY_BINARY != 0,
+                ctx.feed.send(sender, |rec| {
+                    rec.op = op;
+                    rec.set_bytes(raw.key(), if with_value { raw.value() } else { &[] });
+                    rec.flags = raw.flags();
+                    rec.exptime = raw.exptime();
+                    rec.cas = raw.cas();
+                    rec.time = now;
+                    rec.key_binary = raw.bits() & bits::KEY_BINARY != 0;
                 })
             }
-            None => ctx.feed.send(sender, |version| ChangeRecord {
-                op,
-                key: key.to_vec(),
-                flags: 0,
-                exptime: 0,
-                value: Vec::new(),
-                cas: 0,
-                version,
-                time: now,
-                key_binary: false,
+            None => ctx.feed.send(sender, |rec| {
+                rec.op = op;
+                rec.set_bytes(key, &[]);
+                rec.flags = 0;
+                rec.exptime = 0;
+                rec.cas = 0;
+                rec.time = now;
+                rec.key_binary = false;
             }),
         };
         if !delivered {
