@@ -207,6 +207,18 @@ fn stats_field_names_match_memcached() {
     }
 }
 
+#[test]
+fn a_fresh_server_reports_memcached_uptime() {
+    let mut diff = Differential::start(&[]);
+    let uptime = |stats: Vec<(String, String)>| -> i64 {
+        stats.into_iter().find(|(k, _)| k == "uptime").unwrap().1.parse().unwrap()
+    };
+    let theirs = uptime(diff.reference_client.stats(""));
+    let ours = uptime(diff.ours_client.stats(""));
+    // Both started within a second or two of each other; memcached counts from 2.
+    assert!(theirs >= 2 && (ours - theirs).abs() <= 1, "uptime: ours {ours}, memcached {theirs}");
+}
+
 /// The meta `k` flag of a hit shows the key in the form the item was stored with (memcached's
 /// ITEM_KEY_BINARY): `ms ... b` marks it; append/prepend, `N`-created items and a counter
 /// that outgrows its value start plain; touch, invalidation and in-place incr keep it. Misses,
