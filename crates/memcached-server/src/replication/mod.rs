@@ -183,21 +183,21 @@ impl Driver {
                     break;
                 }
             }
-            let mut link_ready = (false, false);
+            let (mut link_readable, mut link_writable) = (false, false);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     LINK => {
-                        link_ready.0 |= event.is_readable() || event.is_read_closed();
-                        link_ready.1 |= event.is_writable() || event.is_error();
+                        link_readable |= event.is_readable() || event.is_read_closed();
+                        link_writable |= event.is_writable() || event.is_error();
                     }
                     _ => {}
                 }
             }
-            if link_ready.1 {
+            if link_writable {
                 self.link_writable();
             }
-            if link_ready.0 {
+            if link_readable {
                 self.read_link();
             }
             self.drain_feed();
