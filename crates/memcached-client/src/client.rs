@@ -706,8 +706,9 @@ impl Client {
     }
 
     /// A meta command on the key's server: `verb` is `mg`, `ms`, `md` or `ma`; `flags` are
-    /// the request flags as tokens (`v`, `c`, `T30`, `MI` …). The quiet flag `q` is refused
-    /// here (nothing would answer); use `noreply`-style commands or a pipeline for that.
+    /// the request flags as tokens (`v`, `c`, `T30`, `MI` …). With the quiet flag `q` the call
+    /// is followed by `mn`, and a reply memcached suppressed comes back as its code (`EN` for
+    /// `mg`, `HD` for `ms`, `md`, `ma`) with no flags or value.
     pub async fn meta(
         &self,
         verb: &str,
@@ -720,9 +721,9 @@ impl Client {
         let call = MetaCall::new(verb, value.is_some(), flags).map_err(Error::BadArgument)?;
         let encode = |out: &mut Vec<u8>| call.encode(out, key, value);
         let routed = if call.is_read() {
-            self.read_routed(route_key, encode, Expect::Meta).await
+            self.read_routed(route_key, encode, call.expect()).await
         } else {
-            self.write_routed(route_key, encode, Expect::Meta).await
+            self.write_routed(route_key, encode, call.expect()).await
         };
         match routed? {
             (_, Reply::Meta(m)) => Ok(m),

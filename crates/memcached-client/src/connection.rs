@@ -39,6 +39,9 @@ pub(crate) enum Expect {
     Stats,
     /// One meta reply.
     Meta,
+    /// A quiet meta call followed by `mn`: its reply (if memcached sends one) then `MN`; `MN`
+    /// alone means the code given here. An error line is returned after its `MN` is read.
+    QuietMeta(MetaCode),
     /// One status line of an administrative command (OK, BUSY …, MEMLIMIT_… ).
     AdminLine,
     /// Listing lines up to END (metadump, stats detail dump, cachedump, stats groups).
@@ -157,6 +160,44 @@ impl Connection {
         }
     }
 
+    /// The reply of a quiet meta call and the `mn` after it (see [`Expect::QuietMeta`]).
+    async fn read_quiet_meta(&mut self, suppressed: MetaCode) -> Result<Reply, ServerErrorKind> {
+        let mut answer = None;
+        let mut error = None;
+        loop {
+            let response = self.next_response().await?;
+            if let Some(text) = error_text(&response) {
+                error.get_or_insert(text);
+                continue;
+            }
+            match response {
+                Response::Meta(m) if m.status == MetaStatus::Noop => {
+                    if let Some(text) = error {
+                        return Err(ServerErrorKind::Reply(text));
+                    }
+                    let said = answer.unwrap_or(MetaResponse {
+                        code: suppressed,
+                        flags: Bytes::new(),
+                        value: None,
+                    });
+                    return Ok(Reply::Meta(said));
+                }
+                Response::Meta(m) if answer.is_none() => {
+                    answer = Some(MetaResponse {
+                        code: MetaCode::from_status(m.status),
+                        flags: m.flags,
+                        value: m.data,
+                    });
+                }
+                other => {
+                    return Err(ServerErrorKind::Protocol(format!(
+                        "unexpected reply {other:?} for a quiet meta call"
+                    )))
+                }
+            }
+        }
+    }
+
     /// Reads the reply of one request (one or more response elements).
     pub async fn read_reply(&mut self, expect: Expect) -> Result<Reply, ServerErrorKind> {
         if expect == Expect::Nothing {
@@ -166,6 +207,9 @@ impl Connection {
         let mut single = None;
         let mut stats = Vec::new();
         let mut lines = Vec::new();
+        if let Expect::QuietMeta(suppressed) = expect {
+            return self.read_quiet_meta(suppressed).await;
+        }
         loop {
             let response = self.next_response().await?;
             if let Some(text) = error_text(&response) {

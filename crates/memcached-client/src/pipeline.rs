@@ -51,7 +51,7 @@ impl PipelineOp {
             PipelineOp::Get(_) => Expect::Value,
             PipelineOp::Store(..) | PipelineOp::Delete(_) | PipelineOp::Touch(..) => Expect::Status,
             PipelineOp::Arithmetic(..) => Expect::Number,
-            PipelineOp::Meta(..) => Expect::Meta,
+            PipelineOp::Meta(call, ..) => call.expect(),
             PipelineOp::Refused(..) => Expect::Nothing,
         }
     }
@@ -179,7 +179,8 @@ impl Pipeline<'_> {
     }
 
     /// Queues a meta command (`mg`, `ms` with a value, `md`, `ma`, `me`) with its flags.
-    /// The quiet flag `q` is not accepted (every queued command gets an answer).
+    /// With the quiet flag `q` an `mn` follows it, and a suppressed reply comes back as its
+    /// code (`EN` for `mg`, `HD` otherwise), as with [`Client::meta`](crate::Client::meta).
     pub fn meta(
         &mut self,
         verb: &str,

@@ -12,8 +12,10 @@
 //! ```
 
 use memcached_codec::{
-    encode_meta, encode_meta_set, MetaCommand, MetaStatus, Response, StatusLine,
+    encode_meta, encode_meta_noop, encode_meta_set, MetaCommand, MetaStatus, Response, StatusLine,
 };
+
+use crate::connection::Expect;
 
 /// Whether `line` is one of the status words that answer a key command or `flush_all` /
 /// `verbosity` (`STORED NOT_STORED EXISTS NOT_FOUND DELETED TOUCHED OK RESET`); `END` and
@@ -103,12 +105,17 @@ pub(crate) fn error_text(response: &Response) -> Option<String> {
 pub(crate) struct MetaCall {
     command: MetaCommand,
     flags: Vec<u8>,
+    /// With the quiet flag `q`: the code memcached leaves unsaid (`EN` for `mg`, `HD` for
+    /// `ms`/`md`/`ma`). The call is followed by `mn`, so silence is told from slowness.
+    quiet: Option<MetaCode>,
 }
 
 impl MetaCall {
     /// Checks `verb` (`mg ms md ma me`), that a value comes with `ms` and only with it, and
-    /// every flag: a non-empty token without spaces or control bytes, and not the quiet flag
-    /// `q` (every call waits for its answer, so a quiet miss would never be answered).
+    /// every flag: a non-empty token without spaces or control bytes. The quiet flag `q` is
+    /// allowed except on `me`: the call is then followed by `mn`, and when memcached stays
+    /// quiet the reply carries the code it suppressed (`EN` for `mg`, `HD` otherwise; a quiet
+    /// `ma` with `v` therefore loses its value).
     pub(crate) fn new(
         verb: &str,
         has_value: bool,
@@ -126,21 +133,32 @@ impl MetaCall {
             return Err("ms takes a value, the other meta commands do not");
         }
         let mut joined = Vec::new();
+        let mut quiet = None;
         for (i, flag) in flags.iter().enumerate() {
             if flag.is_empty() || flag.bytes().any(|b| b <= b' ' || b == 0x7f) {
                 return Err("meta flags must be non-empty tokens without spaces");
             }
             if *flag == "q" {
-                return Err(
-                    "the q (quiet) flag is not supported: every meta call waits for its answer",
-                );
+                quiet = Some(match command {
+                    MetaCommand::Get => MetaCode::En,
+                    MetaCommand::Debug => return Err("me has no quiet mode"),
+                    _ => MetaCode::Hd,
+                });
             }
             if i > 0 {
                 joined.push(b' ');
             }
             joined.extend_from_slice(flag.as_bytes());
         }
-        Ok(MetaCall { command, flags: joined })
+        Ok(MetaCall { command, flags: joined, quiet })
+    }
+
+    /// The reply to wait for.
+    pub(crate) fn expect(&self) -> Expect {
+        match self.quiet {
+            Some(code) => Expect::QuietMeta(code),
+            None => Expect::Meta,
+        }
     }
 
     /// Whether the command only reads (`mg`, `me`): it may fail over along replicas.
@@ -153,6 +171,9 @@ impl MetaCall {
         match (self.command, value) {
             (MetaCommand::Set, Some(data)) => encode_meta_set(out, key, &self.flags, data),
             _ => encode_meta(out, self.command, key, &self.flags),
+        }
+        if self.quiet.is_some() {
+            encode_meta_noop(out);
         }
     }
 }
@@ -177,7 +198,16 @@ mod tests {
         assert!(MetaCall::new("mx", false, &[]).is_err());
         assert!(MetaCall::new("ms", false, &[]).is_err());
         assert!(MetaCall::new("mg", true, &[]).is_err());
-        assert!(MetaCall::new("mg", false, &["q"]).is_err());
+        assert!(MetaCall::new("me", false, &["q"]).is_err());
+        let mut out = Vec::new();
+        let quiet = MetaCall::new("mg", false, &["v", "q"]).unwrap();
+        quiet.encode(&mut out, b"k", None);
+        assert_eq!(out, b"mg k v q\r\nmn\r\n");
+        assert_eq!(quiet.expect(), Expect::QuietMeta(MetaCode::En));
+        assert_eq!(
+            MetaCall::new("md", false, &["q"]).unwrap().expect(),
+            Expect::QuietMeta(MetaCode::Hd)
+        );
         assert!(MetaCall::new("mg", false, &["a b"]).is_err());
         assert!(MetaCall::new("mg", false, &[""]).is_err());
         assert!(MetaCall::new("mg", false, &["v"]).unwrap().is_read());

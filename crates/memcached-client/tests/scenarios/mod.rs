@@ -170,7 +170,23 @@ pub async fn meta_commands(servers: Vec<ServerProcess>) {
     assert_eq!(c.meta_delete("m1", &[]).await.unwrap().code, MetaCode::Nf);
     let debug = c.meta("me", "counter", None, &[]).await.unwrap();
     assert_eq!(debug.code, MetaCode::Me);
-    assert!(matches!(c.meta_get("m1", &["q"]).await, Err(Error::BadArgument(_))));
+    assert!(matches!(c.meta("me", "m1", None, &["q"]).await, Err(Error::BadArgument(_))));
+    // Quiet mode: what memcached suppresses comes back as its code, the rest as sent.
+    assert_eq!(c.meta_get("m1", &["v", "q"]).await.unwrap().code, MetaCode::En);
+    assert_eq!(c.meta_set("mq", b"quiet", &["q", "T0"]).await.unwrap().code, MetaCode::Hd);
+    let hit = c.meta_get("mq", &["v", "q"]).await.unwrap();
+    assert_eq!((hit.code, hit.value.as_deref()), (MetaCode::Va, Some(&b"quiet"[..])));
+    assert_eq!(c.meta_set("mq", b"x", &["q", "C999999"]).await.unwrap().code, MetaCode::Ex);
+    assert_eq!(c.meta_set("absent", b"x", &["q", "MR"]).await.unwrap().code, MetaCode::Ns);
+    assert_eq!(c.meta_delete("mq", &["q"]).await.unwrap().code, MetaCode::Hd);
+    assert_eq!(c.meta_delete("mq", &["q"]).await.unwrap().code, MetaCode::Nf);
+    assert_eq!(c.meta_arithmetic("absent", &["q"]).await.unwrap().code, MetaCode::Nf);
+    assert_eq!(c.meta_arithmetic("counter", &["q", "v"]).await.unwrap().code, MetaCode::Hd);
+    // An error answer to a quiet call leaves the connection in step: the next call is fine.
+    let long_opaque = format!("O{}", "x".repeat(40));
+    assert!(matches!(c.meta_get("counter", &["q", &long_opaque]).await, Err(Error::Server { .. })));
+    let after = c.meta_get("counter", &["v"]).await.unwrap();
+    assert_eq!(after.value.as_deref(), Some(&b"16"[..]));
     assert!(matches!(c.meta_get("m1", &["a b"]).await, Err(Error::BadArgument(_))));
 }
 
@@ -247,10 +263,11 @@ pub async fn pipeline_runs_many_commands_per_round_trip(servers: Vec<ServerProce
         .meta("mg", "p4", None, &["v", "f"])
         .meta("ms", "p5", Some("meta".into()), &["F3"])
         .meta("mg", "p5", None, &["v", "f"])
-        .meta("mg", "p6", None, &["q"])
+        .meta("mg", "p6", None, &["q", "v"])
+        .meta("mg", "no-such-key", None, &["q", "v"])
         .get("p7");
     let r = p.execute().await;
-    assert_eq!(r.len(), 10);
+    assert_eq!(r.len(), 11);
     assert!(matches!(r[0], Ok(PipelineReply::Number(Some(15)))), "{:?}", r[0]);
     match &r[1] {
         Err(Error::Server { kind: ServerErrorKind::Reply(line), .. }) => {
@@ -272,8 +289,10 @@ pub async fn pipeline_runs_many_commands_per_round_trip(servers: Vec<ServerProce
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(r[8], Err(Error::BadArgument(_))));
-    assert!(matches!(&r[9], Ok(PipelineReply::Item(Some(item))) if item.value == "v7".as_bytes()));
+    // Quiet meta in a pipeline: a hit answers, a miss is told by the `mn` after it.
+    assert!(matches!(&r[8], Ok(PipelineReply::Meta(m)) if m.value.as_deref() == Some(&b"v6"[..])));
+    assert!(matches!(&r[9], Ok(PipelineReply::Meta(m)) if m.code == MetaCode::En));
+    assert!(matches!(&r[10], Ok(PipelineReply::Item(Some(item))) if item.value == "v7".as_bytes()));
 
     // A value over the item size limit fails alone; the replies after it stay in step, even
     // when it was queued with noreply (which pipelines ignore).
