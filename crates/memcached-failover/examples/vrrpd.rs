@@ -40,14 +40,6 @@ mod daemon {
         value.parse().map_err(|_| format!("{flag}: invalid value {value}"))
     }
 
-    fn vip(value: &str) -> Result<VirtualAddress, String> {
-        let (address, prefix_len) = match value.split_once('/') {
-            Some((a, p)) => (a, number(p, "--vip")?),
-            None => (value, 32),
-        };
-        Ok(VirtualAddress { address: number(address, "--vip")?, prefix_len })
-    }
-
     struct Options {
         config: InstanceConfig,
         source: Option<Ipv4Addr>,
@@ -85,7 +77,9 @@ mod daemon {
                 "--interface" => interface = Some(value()?),
                 "--vrid" => vrid = Some(number::<u8>(&value()?, flag)?),
                 "--priority" => priority = number(&value()?, flag)?,
-                "--vip" => vips.push(vip(&value()?)?),
+                "--vip" => {
+                    vips.push(value()?.parse::<VirtualAddress>().map_err(|e| e.to_string())?)
+                }
                 "--advert-int" => advert_secs = seconds(&value()?, flag)?.as_secs_f64(),
                 "--version" => {
                     version = match value()?.as_str() {

@@ -38,6 +38,25 @@ impl VirtualAddress {
     }
 }
 
+/// `addr` or `addr/len` (keepalived's `virtual_ipaddress` form) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a virtual address (addr or addr/len): {0:?}")]
+pub struct VirtualAddressError(pub String);
+
+impl std::str::FromStr for VirtualAddress {
+    type Err = VirtualAddressError;
+
+    /// `10.0.0.100` (a /32) or `10.0.0.100/24`.
+    fn from_str(text: &str) -> Result<VirtualAddress, VirtualAddressError> {
+        let bad = || VirtualAddressError(text.to_owned());
+        let (address, prefix_len) = match text.split_once('/') {
+            Some((a, p)) => (a, p.parse::<u8>().ok().filter(|&p| p <= 32).ok_or_else(bad)?),
+            None => (text, 32),
+        };
+        Ok(VirtualAddress { address: address.parse().map_err(|_| bad())?, prefix_len })
+    }
+}
+
 impl std::fmt::Display for VirtualAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.address, self.prefix_len)
@@ -239,6 +258,20 @@ impl InstanceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn virtual_addresses_parse_as_keepalived_writes_them() {
+        let v: VirtualAddress = "10.0.0.100/24".parse().unwrap();
+        assert_eq!((v.address, v.prefix_len), (Ipv4Addr::new(10, 0, 0, 100), 24));
+        assert_eq!(
+            "10.0.0.1".parse::<VirtualAddress>().unwrap(),
+            VirtualAddress::host(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(v.to_string().parse::<VirtualAddress>().unwrap(), v);
+        for bad in ["", "10.0.0.1/33", "10.0.0/24", "x/1", "10.0.0.1/"] {
+            assert!(bad.parse::<VirtualAddress>().is_err(), "{bad:?}");
+        }
+    }
 
     fn vip() -> Vec<VirtualAddress> {
         vec![VirtualAddress::host(Ipv4Addr::new(10, 77, 0, 100))]

@@ -105,7 +105,7 @@ pub mod instance;
 pub mod linux;
 pub mod packet;
 
-pub use config::{ConfigError, GarpConfig, InstanceConfig, VirtualAddress};
+pub use config::{ConfigError, GarpConfig, InstanceConfig, VirtualAddress, VirtualAddressError};
 pub use health::{CheckOutcome, HealthPolicy, HealthStatus, HealthTracker, TrackEffect};
 pub use instance::{
     Action, AdvertRejection, InstanceCounters, Transition, TransitionReason, VrrpInstance,

@@ -66,7 +66,7 @@ impl VrrpOptions {
                 "priority" => {
                     priority = value.parse::<u8>().ok().filter(|&p| p > 0).ok_or_else(bad)?
                 }
-                "vip" => vips.push(virtual_address(value).ok_or_else(bad)?),
+                "vip" => vips.push(value.parse::<VirtualAddress>().map_err(|_| bad())?),
                 "version" => {
                     version = match value {
                         "2" => VrrpVersion::V2,
@@ -113,14 +113,6 @@ impl VrrpOptions {
 fn seconds(value: &str) -> Option<Duration> {
     let s = value.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
     Some(Duration::from_secs_f64(s))
-}
-
-fn virtual_address(value: &str) -> Option<VirtualAddress> {
-    let (address, prefix_len) = match value.split_once('/') {
-        Some((a, p)) => (a, p.parse::<u8>().ok().filter(|&p| p <= 32)?),
-        None => (value, 32),
-    };
-    Some(VirtualAddress { address: address.parse().ok()?, prefix_len })
 }
 
 /// What `stats` reports about the VRRP instance (`vrrp_*` lines), kept by the VRRP thread.
@@ -203,12 +195,8 @@ pub fn start(
         .map_err(|e| format!("--vrrp: interface {interface}: {e}"))?
         .primary_ipv4(&config.virtual_addresses)
         .ok_or_else(|| format!("--vrrp: interface {interface} has no IPv4 address"))?;
-    let vips = config
-        .virtual_addresses
-        .iter()
-        .map(|v| format!("{}/{}", v.address, v.prefix_len))
-        .collect::<Vec<_>>()
-        .join(",");
+    let vips =
+        config.virtual_addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(VrrpStatus {
         state: VrrpState::Initialize,
         priority: config.priority,

@@ -609,16 +609,6 @@ impl Store {
         if_absent: bool,
         may_apply: impl FnOnce() -> bool,
     ) -> Result<Option<bool>, StoreError> {
-        self.apply_change_as(rec, now, if_absent, may_apply)
-    }
-
-    fn apply_change_as(
-        &self,
-        rec: &ChangeRecord,
-        now: u32,
-        if_absent: bool,
-        may_apply: impl FnOnce() -> bool,
-    ) -> Result<Option<bool>, StoreError> {
         let hash = self.hasher.hash(&rec.key);
         let ctx = Ctx { feed: &Feed::new(), ..self.ctx(now) };
         let exptime = rec.exptime;
