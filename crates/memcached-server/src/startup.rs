@@ -242,7 +242,7 @@ fn replication_options(settings: &Settings) -> Result<Option<ReplicationOptions>
         }
         None => None,
     };
-    Ok(Some(ReplicationOptions { peer: Some(peer), listen, secret }))
+    Ok(Some(ReplicationOptions { peer, listen, secret }))
 }
 
 /// The store for `settings` (`-m -I -f -n -M -C`).

@@ -59,8 +59,8 @@ const DRAIN_ON_STOP: Duration = Duration::from_secs(2);
 /// What the replication thread needs from the command line.
 #[derive(Debug, Clone)]
 pub struct ReplicationOptions {
-    /// The `-x` peer, if any.
-    pub peer: Option<PeerAddr>,
+    /// The `-x` peer.
+    pub peer: PeerAddr,
     /// Where we listen for the peer (`-l` address, `-X` port).
     pub listen: SocketAddr,
     /// `--repl-secret-file`'s contents: the peer must prove it holds the same.
@@ -117,7 +117,7 @@ pub fn start(
         ..ReplConfig::default()
     };
     *shared.replication.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some(ReplicationStatus::new(options.peer.as_ref().map(ToString::to_string), node_id));
+        Some(ReplicationStatus::new(options.peer.to_string(), node_id));
     let stop = Arc::new(AtomicBool::new(false));
     let driver = Driver {
         poll,
@@ -153,7 +153,7 @@ struct Link {
 struct Driver {
     poll: Poll,
     listener: TcpListener,
-    peer: Option<PeerAddr>,
+    peer: PeerAddr,
     session: ReplSession,
     store: Arc<Store>,
     shared: Arc<Shared>,
@@ -230,7 +230,7 @@ impl Driver {
         if let Some(t) = self.session.next_timeout() {
             until = until.min(t);
         }
-        if self.link.is_none() && self.peer.is_some() {
+        if self.link.is_none() {
             until = until.min(self.next_dial);
         }
         until.saturating_duration_since(now)
@@ -501,7 +501,7 @@ impl Driver {
     }
 
     fn maybe_dial(&mut self) {
-        let Some(peer) = &self.peer else { return };
+        let peer = &self.peer;
         if self.link.is_some() || Instant::now() < self.next_dial {
             return;
         }

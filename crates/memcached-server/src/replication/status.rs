@@ -32,7 +32,7 @@ impl LinkState {
 #[derive(Debug, Clone)]
 pub struct ReplicationStatus {
     /// The `-x` peer as configured.
-    pub peer: Option<String>,
+    pub peer: String,
     /// This run's node id.
     pub node_id: u64,
     /// Link state.
@@ -49,7 +49,7 @@ pub struct ReplicationStatus {
 
 impl ReplicationStatus {
     /// The state before the thread's first turn.
-    pub fn new(peer: Option<String>, node_id: u64) -> Self {
+    pub fn new(peer: String, node_id: u64) -> Self {
         ReplicationStatus {
             peer,
             node_id,
@@ -64,7 +64,7 @@ impl ReplicationStatus {
     /// Appends the `STAT repl_*` lines of `stats`.
     pub fn encode_stats(&self, out: &mut Vec<u8>) {
         let s = &self.stats;
-        encode_stat(out, b"repl_peer", self.peer.as_deref().unwrap_or("").as_bytes());
+        encode_stat(out, b"repl_peer", self.peer.as_bytes());
         encode_stat(out, b"repl_link", self.state.as_str().as_bytes());
         encode_stat(out, b"repl_node_id", format!("{:016x}", self.node_id).as_bytes());
         encode_stat(out, b"repl_peer_node_id", format!("{:016x}", s.peer_node).as_bytes());
