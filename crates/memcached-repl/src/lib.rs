@@ -87,16 +87,17 @@
 //!
 //! # Limits (known, by design)
 //!
-//! * The session orders events by the order of calls: the driver should call `record_local` for
-//!   every feed record it has before it applies `Apply` events, and apply each event before it
-//!   polls the next, so "the store changed before the peer's change arrived" is seen as such. A
-//!   write that races the application of a peer change inside the store (written after the
-//!   feed was drained, before the Apply) would resolve differently on the two nodes: its
-//!   record comes later, gets a newer stamp and wins on the peer, while the Apply overwrote it
-//!   here. The server's driver closes that gap: it applies with
-//!   `Store::apply_change_guarded`, which checks under the key's shard lock that the feed is
-//!   empty, and otherwise hands the new local records to the session first and skips the peer
-//!   change when one of them wrote the key.
+//! * The session decides every change in `receive`, against the local changes recorded so
+//!   far. Local writes the driver records while it carries out those decisions (its store
+//!   keeps taking writes) are stamped after every change received, so they win on the peer;
+//!   the driver must let them win locally too. Before each `Apply` it records what its feed
+//!   holds and asks [`ReplSession::local_change_after`] with the `last_seq()` it noted after
+//!   `receive`: a later local write skips the peer change, a later local touch is applied
+//!   again on top of it, and after a peer `flush_all` the later local changes
+//!   ([`ReplSession::local_changes_after`]) are stored again. The server's driver does this
+//!   under the key's shard lock (`Store::apply_change_guarded`), so a write of the key is
+//!   either recorded before the check or lands after the apply; `tests/converge.rs` races
+//!   local writes against batches of applies in the model.
 //! * Unacked changes over twice `backlog_bytes` close an open connection
 //!   (`Close(Backpressure)`); without a connection the backlog is cut to `backlog_bytes` (oldest
 //!   first) and, if anything was cut, the next link is a full two-way resync.
@@ -201,6 +202,40 @@ pub enum ReplEvent {
     SnapshotRequested,
     /// Close the transport now, then call `disconnected()`.
     Close(CloseReason),
+}
+
+/// What the local changes of one key recorded after a given point did (see
+/// [`ReplSession::local_change_after`]): the driver's last check, under the key's lock,
+/// before it applies a peer change that the session decided when it arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalChange {
+    /// Nothing.
+    None,
+    /// Only touches: the newest one's absolute expiry.
+    Touch {
+        /// Absolute expiry of the newest local touch.
+        exptime: u32,
+    },
+    /// A write or delete of the key, or a flush_all.
+    Write,
+}
+
+impl LocalChange {
+    /// Whether a peer change of the key (operation `peer_op`) decided before these local
+    /// changes may still be applied: they are stamped after it, so a local write beats it
+    /// and a local touch beats a peer touch (and is applied again after a peer write).
+    /// A peer flush_all is always applied; the local changes after it are stored again
+    /// ([`ReplSession::local_changes_after`]).
+    pub fn lets_apply(self, peer_op: ChangeOp) -> bool {
+        if peer_op == ChangeOp::FlushAll {
+            return true;
+        }
+        match self {
+            LocalChange::None => true,
+            LocalChange::Touch { .. } => peer_op != ChangeOp::Touch,
+            LocalChange::Write => false,
+        }
+    }
 }
 
 /// How an [`ReplEvent::Apply`] is applied.

@@ -42,8 +42,8 @@ use crate::auth;
 use crate::backlog::{Backlog, Entry, InFlight};
 use crate::frame::{self, Frame, Hello, SnapshotMode, MAGIC, VERSION};
 use crate::{
-    ApplyMode, ChangeOp, ChangeRecord, CloseReason, ReplConfig, ReplEvent, ReplStats, ResyncKind,
-    Stamp,
+    ApplyMode, ChangeOp, ChangeRecord, CloseReason, LocalChange, ReplConfig, ReplEvent, ReplStats,
+    ResyncKind, Stamp,
 };
 
 /// Finished records kept for reuse at most (the rest are freed).
@@ -143,8 +143,6 @@ pub struct ReplSession {
     stats: ReplStats,
     nonce_seed: u64,
     connections: u64,
-    /// Highest `ChangeRecord::version` passed to `record_local`.
-    last_local_version: u64,
     /// Highest CAS horizon of a flush_all applied to the local store (local or from the peer;
     /// for the peer's an upper bound).
     flush_horizon: u64,
@@ -174,7 +172,6 @@ impl ReplSession {
             stats: ReplStats::default(),
             nonce_seed: RandomState::new().hash_one(0x6d63_7265_706cu64),
             connections: 0,
-            last_local_version: 0,
             flush_horizon: 0,
             max_cas_seen: 0,
         }
@@ -188,14 +185,6 @@ impl ReplSession {
     /// The configuration.
     pub fn config(&self) -> &ReplConfig {
         &self.cfg
-    }
-
-    /// The highest store version (`ChangeRecord::version`) seen by `record_local`. A driver
-    /// that can apply conditionally should skip a peer change for a key whose local item has a
-    /// higher version: that local write is not recorded yet, will be stamped after the peer
-    /// change was seen, and so wins on both nodes (see the crate doc's limits).
-    pub fn last_local_version(&self) -> u64 {
-        self.last_local_version
     }
 
     /// The stamp the last `record_local` gave its change (the HLC's current value).
@@ -213,7 +202,6 @@ impl ReplSession {
     /// kept in the backlog until the peer acks it, and sent now if the link is up.
     pub fn record_local(&mut self, change: ChangeRecord, now: Instant, unix_ms: u64) {
         let stamp = self.tick(unix_ms);
-        self.last_local_version = self.last_local_version.max(change.version);
         if change.op == ChangeOp::FlushAll {
             self.flush_horizon = self.flush_horizon.max(change.cas);
         } else {
@@ -983,6 +971,39 @@ impl ReplSession {
         s.backlog_bytes = self.backlog.bytes() as u64;
         s.unacked_changes = self.backlog.len() as u64;
         s
+    }
+
+    /// The seq of the newest local change recorded: a point to pass to
+    /// [`local_change_after`](Self::local_change_after).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// What the local changes recorded after `seq` did to `key`. The session decides peer
+    /// changes when their bytes arrive (`receive`); local changes the driver records while it
+    /// applies them come later and are stamped after every change received, so they beat
+    /// the ones still to apply. The driver takes `last_seq()` after `receive` and asks this
+    /// before each apply, once it has recorded every local change already in its store.
+    pub fn local_change_after(&self, key: &[u8], seq: u64) -> LocalChange {
+        if self.inflight.flush.is_some_and(|(s, _)| s > seq) {
+            return LocalChange::Write;
+        }
+        let slot = self.inflight.lookup(key, &self.backlog);
+        if slot.write.is_some_and(|(s, _)| s > seq) {
+            return LocalChange::Write;
+        }
+        match slot.touch.filter(|(s, _)| *s > seq).and_then(|(s, _)| self.backlog.get(s)) {
+            Some(touch) => LocalChange::Touch { exptime: touch.record.exptime },
+            None => LocalChange::None,
+        }
+    }
+
+    /// The local changes recorded after `seq` and not acked yet, oldest first, with their
+    /// seqs. A peer `flush_all` decided before them removes them from the local store when it
+    /// is applied, while the peer keeps them (they are stamped after the flush): the driver
+    /// stores them again (see [`local_change_after`](Self::local_change_after)).
+    pub fn local_changes_after(&self, seq: u64) -> impl Iterator<Item = (u64, &ChangeRecord)> {
+        self.backlog.iter().filter(move |e| e.seq > seq).map(|e| (e.seq, &e.record))
     }
 
     /// Keys with a local write or touch not acked by the peer (for tests and stats).

@@ -4,26 +4,51 @@
 
 mod common;
 
-use common::{config, Node, Pair};
+use common::{config, Node, Pair, Racing};
 use memcached_repl::CloseReason;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Set { on_b: bool, key: u8, val: u8 },
-    Delete { on_b: bool, key: u8 },
-    Touch { on_b: bool, key: u8, exp: u8 },
-    Flush { on_b: bool },
-    Run { ms: u8 },
+    Set {
+        on_b: bool,
+        key: u8,
+        val: u8,
+    },
+    /// A set (or touch, or delete: by `val`) that lands while the node applies its next
+    /// batch of peer changes.
+    WhileApplying {
+        on_b: bool,
+        key: u8,
+        val: u8,
+    },
+    Delete {
+        on_b: bool,
+        key: u8,
+    },
+    Touch {
+        on_b: bool,
+        key: u8,
+        exp: u8,
+    },
+    Flush {
+        on_b: bool,
+    },
+    Run {
+        ms: u8,
+    },
     Break,
     Connect,
     Stall,
-    LoseRecords { on_b: bool },
+    LoseRecords {
+        on_b: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         30 => (any::<bool>(), 0..12u8, any::<u8>()).prop_map(|(on_b, key, val)| Op::Set { on_b, key, val }),
+        8 => (any::<bool>(), 0..12u8, any::<u8>()).prop_map(|(on_b, key, val)| Op::WhileApplying { on_b, key, val }),
         10 => (any::<bool>(), 0..12u8).prop_map(|(on_b, key)| Op::Delete { on_b, key }),
         6 => (any::<bool>(), 0..12u8, any::<u8>()).prop_map(|(on_b, key, exp)| Op::Touch { on_b, key, exp }),
         2 => any::<bool>().prop_map(|on_b| Op::Flush { on_b }),
@@ -76,6 +101,14 @@ fn simulate(ops: &[Op], seed: u64, small_backlog: bool, skew: i64, b_older: bool
                 let n = if on_b { &mut p.b } else { &mut p.a };
                 n.set(&key(k), &[val, on_b as u8], now, ms);
             }
+            Op::WhileApplying { on_b, key: k, val } => {
+                let n = if on_b { &mut p.b } else { &mut p.a };
+                n.racing.push(match val % 8 {
+                    0 | 1 => Racing::Touch(key(k), u32::from(val) + 1),
+                    2 => Racing::Delete(key(k)),
+                    _ => Racing::Set(key(k), vec![val, on_b as u8, 1]),
+                });
+            }
             Op::Delete { on_b, key: k } => {
                 let n = if on_b { &mut p.b } else { &mut p.a };
                 n.delete(&key(k), now, ms);
@@ -112,6 +145,9 @@ fn simulate(ops: &[Op], seed: u64, small_backlog: bool, skew: i64, b_older: bool
         }
         p.step(1, true);
     }
+    let (now, ms) = (p.now(), p.ms);
+    p.a.run_racing(now, ms);
+    p.b.run_racing(now, ms);
     p.settle();
     p
 }
@@ -123,7 +159,8 @@ fn random_ops(r: &mut common::Rng) -> Vec<Op> {
             let on_b = r.below(2) == 1;
             let key = r.below(12) as u8;
             let v = r.below(256) as u8;
-            match r.below(85) {
+            match r.below(93) {
+                85..=92 => Op::WhileApplying { on_b, key, val: v },
                 0..=29 => Op::Set { on_b, key, val: v },
                 30..=39 => Op::Delete { on_b, key },
                 40..=45 => Op::Touch { on_b, key, exp: v },

@@ -345,9 +345,9 @@ fn php_memcached_writes_on_one_node_and_reads_the_same_values_on_the_other() {
     );
 }
 
-#[test]
-fn a_storm_of_concurrent_writes_to_few_keys_leaves_both_nodes_equal() {
-    let (a, b) = pair();
+/// Four pipelining writers, two on each node, each sending 100 batches of 50 commands that
+/// `command(writer, round, i)` makes.
+fn storm(a: &Node, b: &Node, command: fn(usize, usize, usize) -> String) {
     let writers: Vec<_> = [a.server.addr(), a.server.addr(), b.server.addr(), b.server.addr()]
         .into_iter()
         .enumerate()
@@ -355,19 +355,7 @@ fn a_storm_of_concurrent_writes_to_few_keys_leaves_both_nodes_equal() {
             std::thread::spawn(move || {
                 let mut c = Client::tcp(addr);
                 for round in 0..100 {
-                    let mut batch = String::new();
-                    for i in 0..50 {
-                        let key = (round * 7 + i * 3 + w) % 16;
-                        let value = format!("w{w}r{round}i{i}");
-                        match i % 10 {
-                            9 => batch.push_str(&format!("delete hot{key} noreply\r\n")),
-                            8 => batch.push_str(&format!("append hot{key} 0 0 1 noreply\r\n+\r\n")),
-                            _ => batch.push_str(&format!(
-                                "set hot{key} {w} 0 {} noreply\r\n{value}\r\n",
-                                value.len()
-                            )),
-                        }
-                    }
+                    let batch: String = (0..50).map(|i| command(w, round, i)).collect();
                     c.script(batch);
                 }
             })
@@ -376,15 +364,69 @@ fn a_storm_of_concurrent_writes_to_few_keys_leaves_both_nodes_equal() {
     for w in writers {
         w.join().unwrap();
     }
+}
+
+/// A storm's write to one of 16 hot keys: mostly sets, some appends and deletes.
+fn hot_write(w: usize, round: usize, i: usize) -> String {
+    let key = (round * 7 + i * 3 + w) % 16;
+    let value = format!("w{w}r{round}i{i}");
+    match i % 10 {
+        9 => format!("delete hot{key} noreply\r\n"),
+        8 => format!("append hot{key} 0 0 1 noreply\r\n+\r\n"),
+        _ => format!("set hot{key} {w} 0 {} noreply\r\n{value}\r\n", value.len()),
+    }
+}
+
+/// Waits until both nodes have nothing unacked and `read` gives the same reply on both;
+/// otherwise fails with both replies and the replication stats.
+fn assert_converged(a: &Node, b: &Node, read: &str) {
     let (mut ca, mut cb) = (a.server.connect(), b.server.connect());
-    let keys: Vec<String> = (0..16).map(|k| format!("hot{k}")).collect();
-    let dump = |c: &mut Client| {
-        let reply = c.script(format!("gets {}\r\n", keys.join(" ")));
-        String::from_utf8(reply).unwrap()
-    };
-    eventually("both nodes hold the same items", || {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
         let quiet = stat(&mut ca, "repl_unacked_changes") == "0"
             && stat(&mut cb, "repl_unacked_changes") == "0";
-        quiet && dump(&mut ca) == dump(&mut cb)
+        let da = String::from_utf8(ca.script(read)).unwrap();
+        let db = String::from_utf8(cb.script(read)).unwrap();
+        if quiet && da == db {
+            return;
+        }
+        if Instant::now() > deadline {
+            let repl_stats = |c: &mut Client| {
+                let all = c.stats("");
+                all.into_iter().filter(|(k, _)| k.starts_with("repl_")).collect::<Vec<_>>()
+            };
+            panic!(
+                "the nodes differ (quiet: {quiet})\na: {da}\nb: {db}\na: {:?}\nb: {:?}",
+                repl_stats(&mut ca),
+                repl_stats(&mut cb)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn hot_keys() -> String {
+    (0..16).map(|k| format!(" hot{k}")).collect()
+}
+
+#[test]
+fn a_storm_of_concurrent_writes_to_few_keys_leaves_both_nodes_equal() {
+    let (a, b) = pair();
+    storm(&a, &b, hot_write);
+    // Values, flags and CAS: an item keeps its origin's CAS on both nodes.
+    assert_converged(&a, &b, &format!("gets{}\r\n", hot_keys()));
+}
+
+#[test]
+fn a_storm_with_flushes_on_both_nodes_leaves_both_nodes_equal() {
+    let (a, b) = pair();
+    storm(&a, &b, |w, round, i| {
+        if i == 25 && round % 10 == w {
+            "flush_all noreply\r\n".to_owned()
+        } else {
+            hot_write(w, round, i)
+        }
     });
+    // Values and flags (after a peer's flush an item can carry a fresh local CAS).
+    assert_converged(&a, &b, &format!("get{}\r\n", hot_keys()));
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use memcached_repl::{
-    ApplyMode, ChangeOp, ChangeRecord, CloseReason, ReplConfig, ReplEvent, ReplSession,
+    ApplyMode, ChangeOp, ChangeRecord, CloseReason, LocalChange, ReplConfig, ReplEvent, ReplSession,
 };
 
 pub const UNIX_BASE_MS: u64 = 1_700_000_000_000;
@@ -50,6 +50,14 @@ impl Rng {
     }
 }
 
+/// A local change that races the application of peer changes (see `Node::racing`).
+#[derive(Clone, Debug)]
+pub enum Racing {
+    Set(Vec<u8>, Vec<u8>),
+    Touch(Vec<u8>, u32),
+    Delete(Vec<u8>),
+}
+
 pub struct Node {
     pub s: ReplSession,
     pub map: BTreeMap<Vec<u8>, Item>,
@@ -60,6 +68,12 @@ pub struct Node {
     pub snap_step: usize,
     /// A snapshot walk in progress: the last key sent (None: not started).
     pub snap: Option<Option<Vec<u8>>>,
+    /// The session's last seq after the last `receive`: the changes being applied were
+    /// decided against the local changes up to it.
+    pub decided_at: u64,
+    /// Local changes that land in the store while the next batch of peer changes is applied
+    /// (a real driver records them in its guard, between two applies).
+    pub racing: Vec<Racing>,
 }
 
 impl Node {
@@ -72,6 +86,8 @@ impl Node {
             closes: Vec::new(),
             snap_step: 0,
             snap: None,
+            decided_at: 0,
+            racing: Vec::new(),
         }
     }
 
@@ -127,6 +143,50 @@ impl Node {
         }
     }
 
+    /// What the server's driver does with an `Apply`: local writes that came after the
+    /// decision beat it; after a peer flush, the local changes after the decision are stored
+    /// again.
+    fn apply_decided(&mut self, rec: ChangeRecord, mode: ApplyMode, now: Instant, ms: u64) {
+        self.run_racing(now, ms);
+        self.apply_unless_beaten(rec, mode, self.decided_at);
+    }
+
+    /// Carries out the racing local changes now.
+    pub fn run_racing(&mut self, now: Instant, ms: u64) {
+        for change in std::mem::take(&mut self.racing) {
+            match change {
+                Racing::Set(key, value) => self.set(&key, &value, now, ms),
+                Racing::Touch(key, exptime) => self.touch(&key, exptime, now, ms),
+                Racing::Delete(key) => self.delete(&key, now, ms),
+            }
+        }
+    }
+
+    fn apply_unless_beaten(&mut self, rec: ChangeRecord, mode: ApplyMode, decided_at: u64) {
+        let local = self.s.local_change_after(&rec.key, decided_at);
+        if !local.lets_apply(rec.op) {
+            return;
+        }
+        let (key, flush) = (rec.key.clone(), rec.op == ChangeOp::FlushAll);
+        self.apply(rec, mode);
+        if let (LocalChange::Touch { exptime }, Some(it)) = (local, self.map.get_mut(&key)) {
+            it.exptime = exptime;
+        }
+        if flush {
+            let mut restore = Vec::new();
+            for (seq, r) in self.s.local_changes_after(decided_at) {
+                if r.op == ChangeOp::FlushAll {
+                    restore.clear();
+                } else {
+                    restore.push((r.clone(), seq));
+                }
+            }
+            for (r, seq) in restore {
+                self.apply_unless_beaten(r, ApplyMode::Overwrite, seq);
+            }
+        }
+    }
+
     /// One step of a snapshot walk in key order, reading values as they are now (items
     /// written behind the cursor are missed, as in a hash table walk; they go live anyway).
     pub fn snapshot_step(&mut self, now: Instant, ms: u64) {
@@ -155,7 +215,7 @@ impl Node {
         while let Some(ev) = self.s.poll_event() {
             self.events.push(ev.clone());
             match ev {
-                ReplEvent::Apply(rec, mode) => self.apply(rec, mode),
+                ReplEvent::Apply(rec, mode) => self.apply_decided(rec, mode, now, ms),
                 ReplEvent::SnapshotRequested if self.snap_step > 0 => self.snap = Some(None),
                 ReplEvent::SnapshotRequested => {
                     let items: Vec<_> =
@@ -271,6 +331,7 @@ impl Pair {
                 let n = 1 + rng.below(rest.len() as u64) as usize;
                 let (head, tail) = rest.split_at(n);
                 to.s.receive(head, now, to.unix(ms));
+                to.decided_at = to.s.last_seq();
                 rest = tail;
             }
         }

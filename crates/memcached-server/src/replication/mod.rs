@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use memcached_repl::{ApplyMode, ReplConfig, ReplEvent, ReplSession};
+use memcached_repl::{ApplyMode, LocalChange, ReplConfig, ReplEvent, ReplSession};
 use memcached_store::{ChangeOp, ChangeRecord, FeedReceiver, ItemCursor, ItemRef, Store};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -51,8 +51,6 @@ const SNAPSHOT_STEP: usize = 512;
 const SNAPSHOT_STEPS_PER_TURN: usize = 16;
 /// Longest wait between two dial attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
-/// Guarded attempts to apply one peer change before applying it without the guard.
-const APPLY_ATTEMPTS: usize = 8;
 /// How long a graceful stop waits for the tail of the changes to reach the peer.
 const DRAIN_ON_STOP: Duration = Duration::from_secs(2);
 
@@ -134,6 +132,7 @@ pub fn start(
         read_buf: vec![0; 64 * 1024],
         apply_errors: 0,
         apply_races: 0,
+        decided_at: 0,
         stop: Arc::clone(&stop),
         seed: node_id,
     };
@@ -167,6 +166,8 @@ struct Driver {
     apply_errors: u64,
     /// Peer changes not applied because a newer local write of the key raced them.
     apply_races: u64,
+    /// The session's last seq when it decided the changes being applied.
+    decided_at: u64,
     stop: Arc<AtomicBool>,
     /// Xorshift state for back-off jitter.
     seed: u64,
@@ -330,6 +331,9 @@ impl Driver {
                     // happened before a peer change for the same key arrived.
                     self.drain_feed();
                     self.session.receive(&self.read_buf[..n], Instant::now(), unix_ms());
+                    // The changes just received were decided against every local change
+                    // recorded so far; later ones beat them (see `apply`).
+                    self.decided_at = self.session.last_seq();
                     self.handle_session_events();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -340,10 +344,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    fn drain_feed(&mut self) {
-        self.drain_feed_touching(&[]);
     }
 
     fn handle_session_events(&mut self) {
@@ -361,7 +361,7 @@ impl Driver {
                     );
                 }
                 ReplEvent::Apply(record, mode) => {
-                    self.apply(&record, mode);
+                    self.apply(&record, mode, self.decided_at);
                     self.feed.recycle(record);
                 }
                 ReplEvent::SnapshotRequested => self.snapshot = Some(ItemCursor::default()),
@@ -370,56 +370,75 @@ impl Driver {
         }
     }
 
-    /// Applies a peer change, unless a local write of the same key (or a local flush) happened
-    /// after the session decided the peer's change wins: that local write is newer, and it is
-    /// on its way to the peer, where it wins too.
-    fn apply(&mut self, record: &ChangeRecord, mode: ApplyMode) {
+    /// Applies a change the session decided (a peer's, or one of ours it re-applies) when the
+    /// bytes arrived, unless a local write of the key (or a local flush) came after that
+    /// decision: that write is stamped after every change received, wins on the peer, and so
+    /// must win here too. `decided_at` is the session's last seq when it decided.
+    fn apply(&mut self, record: &ChangeRecord, mode: ApplyMode, decided_at: u64) {
         let if_absent = mode == ApplyMode::IfAbsent;
-        for _ in 0..APPLY_ATTEMPTS {
-            let now = self.shared.clock.now();
-            let feed = &self.feed;
-            // Asked under the key's shard lock: an empty queue means the session has seen
-            // every local change, including any of this key.
-            let result = self
-                .store
-                .apply_change_guarded(record, now, if_absent, || feed.receiver().is_empty());
-            match result {
-                Ok(Some(_)) => return,
-                Ok(None) => {
-                    if self.drain_feed_touching(&record.key) {
-                        self.apply_races += 1;
-                        return;
-                    }
-                }
-                Err(e) => {
-                    self.apply_errors += 1;
-                    self.log(1, &format!("replication: cannot apply a change: {e}"));
-                    return;
-                }
+        let now = self.shared.clock.now();
+        let (feed, session) = (&mut self.feed, &mut self.session);
+        let mut local = LocalChange::None;
+        // Runs under the key's shard lock: every local write of the key is either in the
+        // store and the feed now (handed to the session here) or waits for the lock and
+        // lands after this apply.
+        let result = self.store.apply_change_guarded(record, now, if_absent, || {
+            hand_over_feed(feed, session);
+            local = session.local_change_after(&record.key, decided_at);
+            local.lets_apply(record.op)
+        });
+        match result {
+            Ok(Some(_)) => {}
+            Ok(None) => self.apply_races += 1,
+            Err(e) => {
+                self.apply_errors += 1;
+                self.log(1, &format!("replication: cannot apply a change: {e}"));
+                return;
             }
         }
-        // Writers of other keys keep the queue busy: apply without the check.
-        if let Err(e) =
-            self.store.apply_change_guarded(record, self.shared.clock.now(), if_absent, || true)
-        {
-            self.apply_errors += 1;
-            self.log(1, &format!("replication: cannot apply a change: {e}"));
+        if let (Ok(Some(_)), LocalChange::Touch { exptime }) = (result, local) {
+            // Our touch came after the peer's write: the peer applies it on top of its
+            // write, so it goes on top here too.
+            let touch = ChangeRecord { op: ChangeOp::Touch, exptime, ..record.clone() };
+            let _ = self.store.apply_change(&touch, self.shared.clock.now());
+        }
+        if record.op == ChangeOp::FlushAll && record.exptime == 0 {
+            self.restore_after_flush(decided_at);
         }
     }
 
-    /// [`drain_feed`](Self::drain_feed), telling whether a drained record wrote `key` or
-    /// flushed everything.
-    fn drain_feed_touching(&mut self, key: &[u8]) -> bool {
-        self.feed.rearm();
-        if self.feed.take_lost() > 0 {
-            self.session.local_records_lost(Instant::now());
+    /// A peer's flush_all decided at `decided_at` was just applied. The local changes
+    /// recorded after that point, and those still in the feed, were made before it here
+    /// (and flushed) or after it; either way they are stamped after it and survive on the
+    /// peer, so they must survive here too.
+    fn restore_after_flush(&mut self, decided_at: u64) {
+        hand_over_feed(&mut self.feed, &mut self.session);
+        let mut restore = Vec::new();
+        for (seq, record) in self.session.local_changes_after(decided_at) {
+            if record.op == ChangeOp::FlushAll {
+                // A later local flush removed everything before it on both nodes.
+                restore.clear();
+            } else {
+                restore.push((record.clone(), seq));
+            }
         }
-        let mut touched = false;
-        while let Some(record) = self.feed.try_recv() {
-            touched |= record.op == ChangeOp::FlushAll || record.key == key;
-            self.session.record_local(record, Instant::now(), unix_ms());
+        for (mut record, seq) in restore {
+            let now = self.shared.clock.now();
+            let carries_value = !matches!(record.op, ChangeOp::Delete | ChangeOp::Touch);
+            if carries_value {
+                if self.store.peek(&record.key, now, |item| item.cas()) == Some(record.cas) {
+                    continue; // written after the flush: still there
+                }
+                // Its CAS is below the flush's horizon: the item gets a fresh one.
+                record.cas = 0;
+            }
+            // Skipped if a newer local write of the key followed it.
+            self.apply(&record, ApplyMode::Overwrite, seq);
         }
-        touched
+    }
+
+    fn drain_feed(&mut self) {
+        hand_over_feed(&mut self.feed, &mut self.session);
     }
 
     /// Sends the next steps of a full copy while the session's output is not backed up.
@@ -567,6 +586,17 @@ impl Driver {
         self.seed ^= self.seed >> 7;
         self.seed ^= self.seed << 17;
         self.seed
+    }
+}
+
+/// Hands every queued local change to the session, which stamps and sends them.
+fn hand_over_feed(feed: &mut FeedReceiver, session: &mut ReplSession) {
+    feed.rearm();
+    if feed.take_lost() > 0 {
+        session.local_records_lost(Instant::now());
+    }
+    while let Some(record) = feed.try_recv() {
+        session.record_local(record, Instant::now(), unix_ms());
     }
 }
 
