@@ -270,6 +270,10 @@ pub enum ReassignError {
     /// `SAME src and dst class are identical`.
     #[error("SAME src and dst class are identical")]
     Same,
+    /// `BUSY currently processing reassign request`: page moves are paused
+    /// ([`Store::pause_page_moves`](crate::Store::pause_page_moves)).
+    #[error("BUSY currently processing reassign request")]
+    Busy,
 }
 
 /// One page moved by `slabs reassign` or automove.

@@ -73,6 +73,8 @@ pub struct Store {
     cmd_flush: AtomicU64,
     feed: Feed,
     crawl_next: AtomicUsize,
+    /// Walks that asked for no page moves (see [`Store::pause_page_moves`]).
+    page_moves_paused: AtomicU32,
 }
 
 fn random_seed() -> u64 {
@@ -107,6 +109,7 @@ impl Store {
             cmd_flush: AtomicU64::new(0),
             feed: Feed::new(),
             crawl_next: AtomicUsize::new(0),
+            page_moves_paused: AtomicU32::new(0),
         })
     }
 
@@ -556,7 +559,9 @@ impl Store {
     /// Visits live items in a resumable walk: starts at `cursor` (use
     /// `ItemCursor::default()` for the first call), looks at no more than `budget` chunks
     /// under one shard lock, and returns where to continue (`None` once every shard is done).
-    /// An item that slab rebalancing moves during a walk may be seen twice or not at all.
+    /// An item that slab rebalancing moves during a walk may be seen twice or not at all,
+    /// unless the walk runs between [`pause_page_moves`](Self::pause_page_moves) and
+    /// [`resume_page_moves`](Self::resume_page_moves).
     pub fn visit_items(
         &self,
         cursor: ItemCursor,
@@ -713,12 +718,35 @@ impl Store {
             per_shard.iter().enumerate().max_by_key(|(_, n)| **n).ok_or(ReassignError::NoSpare)?;
         let ctx = self.ctx(now);
         let mut shard = self.lock(shard_idx);
+        if self.page_moves_paused() {
+            return Err(ReassignError::Busy);
+        }
         let (page, evicted, rescued) =
             shard.release_page(s, true, &ctx, None).ok_or(ReassignError::NoSpare)?;
         shard.mem.install_page(d, page);
         shard.c.slabs_moved += 1;
         shard.mem.classes[d].counters.moves_in += 1;
         Ok(PageMove { src: s as u32 + 1, dst, evicted, rescued })
+    }
+
+    /// Stops page moves (automove rounds, `slabs reassign` answers BUSY) until the matching
+    /// [`resume_page_moves`](Self::resume_page_moves). A page move relocates the items of the
+    /// page it frees to free chunks of the same class, which can be behind a
+    /// [`visit_items`](Self::visit_items) walk's cursor: a walk that must see every item (a
+    /// replication full copy) pauses them while it runs.
+    pub fn pause_page_moves(&self) {
+        self.page_moves_paused.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Ends one [`pause_page_moves`](Self::pause_page_moves).
+    pub fn resume_page_moves(&self) {
+        let _ = self
+            .page_moves_paused
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    fn page_moves_paused(&self) -> bool {
+        self.page_moves_paused.load(Ordering::SeqCst) > 0
     }
 
     /// One automove decision round (call about once a second when `slab_automove` is on).
@@ -733,6 +761,11 @@ impl Store {
         let mut moves = Vec::new();
         for i in 0..self.shards.len() {
             let mut shard = self.lock(i);
+            if self.page_moves_paused() {
+                // Asked under the shard lock: a walk that paused moves sees this shard either
+                // before this round's moves in it or after them, never in between.
+                break;
+            }
             let n = shard.mem.classes.len();
             // 0. Over a lowered limit: give the page of the oldest class back (it is freed).
             if self.pool.over_limit() > 0 {

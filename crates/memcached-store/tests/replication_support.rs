@@ -209,3 +209,41 @@ fn a_guarded_apply_changes_nothing_when_the_guard_says_no() {
     writer.unwrap().join().unwrap();
     assert_eq!(value(&replica, b"k").unwrap(), b"x");
 }
+
+#[test]
+fn a_walk_that_pauses_page_moves_sees_every_item_and_moves_resume_after() {
+    let s = store();
+    let mut expected = HashSet::new();
+    for i in 0..3000 {
+        let key = format!("item{i}");
+        s.set(key.as_bytes(), &[b'v'; 2000], 0, 0, NOW, SetMode::Set).unwrap();
+        expected.insert(key.into_bytes());
+    }
+    // Free chunks in every page: a page move would now relocate items (possibly behind the
+    // walk's cursor).
+    for i in (0..3000).step_by(2) {
+        let key = format!("item{i}");
+        s.delete(key.as_bytes(), NOW);
+        expected.remove(key.as_bytes());
+    }
+    let big_class = s.get(b"item1", NOW, |i| i.class_id()).unwrap();
+    let dst = big_class + 3;
+
+    s.pause_page_moves();
+    let mut seen = HashSet::new();
+    let mut cursor = Some(ItemCursor::default());
+    while let Some(c) = cursor {
+        cursor = s.visit_items(c, NOW, 40, |item| {
+            seen.insert(item.key().to_vec());
+        });
+        assert_eq!(s.slabs_reassign(big_class as i32, dst, NOW), Err(ReassignError::Busy));
+        assert!(s.automove_tick(NOW, true).is_empty(), "no automove while paused");
+    }
+    assert_eq!(seen, expected);
+    s.resume_page_moves();
+
+    let moved = s.slabs_reassign(big_class as i32, dst, NOW).unwrap();
+    assert_eq!((moved.src, moved.dst), (big_class, dst));
+    assert!(moved.rescued > 0, "the move relocated items: {moved:?}");
+    s.check_integrity().unwrap();
+}

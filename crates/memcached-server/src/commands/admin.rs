@@ -87,6 +87,7 @@ pub fn admin(exec: &mut CommandExecutor, request: Request<'_>, out: &mut Vec<u8>
                 Err(ReassignError::BadClass) => StatusLine::ReassignBadClass.encode(out),
                 Err(ReassignError::NoSpare) => StatusLine::ReassignNoSpare.encode(out),
                 Err(ReassignError::Same) => StatusLine::ReassignSame.encode(out),
+                Err(ReassignError::Busy) => StatusLine::ReassignBusy.encode(out),
             }
         }
         Request::SlabsAutomove { setting, noreply } => {

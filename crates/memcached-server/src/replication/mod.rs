@@ -364,7 +364,7 @@ impl Driver {
                     self.apply(&record, mode, self.decided_at);
                     self.feed.recycle(record);
                 }
-                ReplEvent::SnapshotRequested => self.snapshot = Some(ItemCursor::default()),
+                ReplEvent::SnapshotRequested => self.start_snapshot(),
                 ReplEvent::Close(reason) => self.close_link(&format!("{reason:?}")),
             }
         }
@@ -441,27 +441,47 @@ impl Driver {
         hand_over_feed(&mut self.feed, &mut self.session);
     }
 
+    /// A full copy to the peer begins. Page moves wait until it ends: one could move an item
+    /// from ahead of the walk to behind it, and the peer would never get it.
+    fn start_snapshot(&mut self) {
+        if self.snapshot.is_none() {
+            self.store.pause_page_moves();
+        }
+        self.snapshot = Some(ItemCursor::default());
+    }
+
+    /// The full copy ended (sent, or the link went down).
+    fn stop_snapshot(&mut self) {
+        if self.snapshot.take().is_some() {
+            self.store.resume_page_moves();
+        }
+    }
+
     /// Sends the next steps of a full copy while the session's output is not backed up.
     fn continue_snapshot(&mut self) {
         let mut records = Vec::new();
         for _ in 0..SNAPSHOT_STEPS_PER_TURN {
             let Some(cursor) = self.snapshot else { return };
             if self.link.is_none() {
-                self.snapshot = None;
+                self.stop_snapshot();
                 return;
             }
             if self.session.wants_backpressure() {
                 return;
             }
             let now = self.shared.clock.now();
-            self.snapshot = self.store.visit_items(cursor, now, SNAPSHOT_STEP, |item| {
+            let next = self.store.visit_items(cursor, now, SNAPSHOT_STEP, |item| {
                 records.push(snapshot_record(item, now));
             });
             for record in records.drain(..) {
                 self.session.snapshot_item(record, Instant::now(), unix_ms());
             }
-            if self.snapshot.is_none() {
-                self.session.snapshot_end(Instant::now());
+            match next {
+                Some(cursor) => self.snapshot = Some(cursor),
+                None => {
+                    self.stop_snapshot();
+                    self.session.snapshot_end(Instant::now());
+                }
             }
             self.flush();
         }
@@ -503,7 +523,7 @@ impl Driver {
         let Some(mut link) = self.link.take() else { return };
         let _ = self.poll.registry().deregister(&mut link.stream);
         drop(link);
-        self.snapshot = None;
+        self.stop_snapshot();
         let was_linked = self.session.is_linked();
         self.session.disconnected(Instant::now());
         self.handle_session_events();
