@@ -149,14 +149,23 @@ fn a_node_that_starts_later_receives_a_full_copy_and_can_restart() {
     }
     ca.script(load);
     ca.roundtrip("set bin 0 0 0\r\n\r\n", "STORED\r\n");
+    ca.roundtrip("set stale 0 0 1\r\ns\r\n", "STORED\r\n");
+    ca.roundtrip("md stale I\r\n", "HD\r\n");
 
     let b = start_node(pb, pa, &[]);
     wait_linked(&b);
     let mut cb = b.server.connect();
-    eventually("full copy", || stat(&mut cb, "curr_items") == "3001");
+    eventually("full copy", || stat(&mut cb, "curr_items") == "3002");
     let reply = String::from_utf8(cb.script("get pre2999 pre0\r\n")).unwrap();
     assert_eq!(reply, "VALUE pre2999 2999 6\r\nv02999\r\nVALUE pre0 0 6\r\nv00000\r\nEND\r\n");
     assert_eq!(gets_cas(&mut ca, "pre17"), gets_cas(&mut cb, "pre17"));
+    // An invalidated item arrives stale, with its CAS: the first reader on each node wins
+    // the recache.
+    let stale_a = String::from_utf8(ca.script("mg stale c\r\n")).unwrap();
+    let stale_b = String::from_utf8(cb.script("mg stale c v\r\n")).unwrap();
+    let cas_a = stale_a.split_whitespace().find(|t| t.starts_with('c')).unwrap().to_owned();
+    assert_eq!(stale_a, format!("HD {cas_a} X W\r\n"));
+    assert_eq!(stale_b, format!("VA 1 {cas_a} X W\r\ns\r\n"), "each node hands out its token");
 
     // The fresh node writes too; then it restarts empty and gets everything back.
     cb.roundtrip("set fromb 0 0 1\r\nb\r\n", "STORED\r\n");
@@ -169,7 +178,7 @@ fn a_node_that_starts_later_receives_a_full_copy_and_can_restart() {
     let mut cb = b.server.connect();
     wait_value(&mut cb, "while_down", Some("d"));
     wait_value(&mut cb, "fromb", Some("b"));
-    eventually("everything", || stat(&mut cb, "curr_items") == "3003");
+    eventually("everything", || stat(&mut cb, "curr_items") == "3004");
 }
 
 #[test]

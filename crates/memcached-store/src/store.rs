@@ -663,8 +663,10 @@ impl Store {
                 }
                 let r = shard.store(&ctx, hash, &a)?;
                 shard.advance_cas_past(rec.cas);
-                if rec.op == ChangeOp::Invalidate {
-                    shard.delete(&ctx, &rec.key, hash, None, Some((None, None)));
+                if rec.op == ChangeOp::Invalidate && r.outcome == StoreOutcome::Stored {
+                    // Stale again, with the CAS the record carries (the origin's).
+                    let cas = (rec.cas != 0).then_some(rec.cas);
+                    shard.delete(&ctx, &rec.key, hash, None, Some((None, cas)));
                 }
                 Ok(Some(r.outcome == StoreOutcome::Stored))
             }

@@ -620,10 +620,11 @@ fn hand_over_feed(feed: &mut FeedReceiver, session: &mut ReplSession) {
     }
 }
 
-/// A live item as the record a full copy sends (always a `Set` of the whole item).
+/// A live item as the record a full copy sends: a `Set` of the whole item, or an
+/// `Invalidate` for an item marked stale (meta `I`), so it arrives stale.
 fn snapshot_record(item: &ItemRef<'_>, now: u32) -> ChangeRecord {
     ChangeRecord {
-        op: ChangeOp::Set,
+        op: if item.stale() { ChangeOp::Invalidate } else { ChangeOp::Set },
         key: item.key().to_vec(),
         flags: item.flags(),
         exptime: item.exptime(),
