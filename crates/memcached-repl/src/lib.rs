@@ -158,6 +158,12 @@ pub struct ReplConfig {
     pub max_frame: usize,
     /// Shared secret; both sides must have the same one (or neither).
     pub secret: Option<Vec<u8>>,
+    /// The store hides flushed items by time alone (memcached's `-C`: every item written at
+    /// or before the flush's second; applied items keep their origin's second). A flush then
+    /// does not depend on order: every peer `flush_all` is applied (each store keeps its
+    /// newest flush second) and no change is dropped, deleted or skipped because of a flush.
+    /// With CAS (false) the stamp rules decide what a concurrent flush removes.
+    pub flushes_by_time: bool,
 }
 
 impl Default for ReplConfig {
@@ -172,6 +178,7 @@ impl Default for ReplConfig {
             dead_after: Duration::from_secs(5),
             max_frame: 64 << 20,
             secret: None,
+            flushes_by_time: false,
         }
     }
 }
@@ -241,9 +248,15 @@ impl LocalChange {
 /// How an [`ReplEvent::Apply`] is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApplyMode {
-    /// Store it whether or not the key exists (a set; deletes/touches/flushes as they are).
+    /// A change: store it whether or not the key exists (a set; deletes/touches/flushes as
+    /// they are).
     Overwrite,
-    /// Store it only when the key is absent locally (an add).
+    /// A full copy's item from the node that started first: it replaces the local item, except
+    /// where the local store would hide it at once (flushed by second, without CAS): a hidden
+    /// item must not replace a visible one.
+    Merge,
+    /// A full copy's item from the node that started later: stored only when the key is absent
+    /// locally (an add).
     IfAbsent,
 }
 

@@ -728,7 +728,14 @@ impl ReplSession {
         }
         self.stats.changes_received += 1;
         self.hlc = self.hlc.max(stamp.clock);
-        let flush = self.inflight.flush.map(|(_, f)| f);
+        if self.cfg.flushes_by_time && rec.op == ChangeOp::FlushAll {
+            // The stores hide by second, whatever the order: a flush is applied as it is (each
+            // store keeps its newest flush second), and no change is dropped or deleted
+            // because of one.
+            self.emit_apply(rec, ApplyMode::Overwrite);
+            return Ok(());
+        }
+        let flush = self.inflight.flush.map(|(_, f)| f).filter(|_| !self.cfg.flushes_by_time);
         if flush.is_some_and(|f| f > stamp) {
             // Our newer flush will remove it on the peer too.
             self.stats.conflicts_local_won += 1;
@@ -828,10 +835,17 @@ impl ReplSession {
         let mode = if snap.mode == SnapshotMode::IfAbsent {
             ApplyMode::IfAbsent
         } else {
-            ApplyMode::Overwrite
+            ApplyMode::Merge
         };
         self.stats.snapshot_items_received += 1;
-        if self.inflight.flush.is_some() {
+        if rec.op == ChangeOp::FlushAll {
+            // The sender's flush second (stores that flush by time): it only ever hides more.
+            if self.cfg.flushes_by_time {
+                self.emit_apply(rec, ApplyMode::Overwrite);
+            }
+            return Ok(());
+        }
+        if self.inflight.flush.is_some() && !self.cfg.flushes_by_time {
             self.stats.conflicts_local_won += 1;
             return Ok(());
         }
@@ -985,7 +999,8 @@ impl ReplSession {
     /// the ones still to apply. The driver takes `last_seq()` after `receive` and asks this
     /// before each apply, once it has recorded every local change already in its store.
     pub fn local_change_after(&self, key: &[u8], seq: u64) -> LocalChange {
-        if self.inflight.flush.is_some_and(|(s, _)| s > seq) {
+        // A flush that hides by second does not depend on order (`flushes_by_time`).
+        if self.inflight.flush.is_some_and(|(s, _)| s > seq) && !self.cfg.flushes_by_time {
             return LocalChange::Write;
         }
         let slot = self.inflight.lookup(key, &self.backlog);

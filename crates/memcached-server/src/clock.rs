@@ -4,7 +4,7 @@
 //! calling `time()` per request; item lifetimes only need one-second resolution. We do the same:
 //!
 //! ```text
-//!   clock thread ──(about every second)──> CoarseClock.now: AtomicU32 ──load()──> workers
+//!   clock thread ──(on each wall second)──> CoarseClock.now: AtomicU32 ──load()──> workers
 //!        │                                                                   (passed as `now`
 //!        └──> maintenance tick (expired-item reclaimer, slab automove)        into the store)
 //! ```
@@ -12,13 +12,22 @@
 //! Latency measurements must use `std::time::Instant`, never this clock.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Unix time in whole seconds, shared by every thread of the server.
 #[derive(Debug)]
 pub struct CoarseClock {
     now: AtomicU32,
     started: u32,
+}
+
+/// How long the ticker sleeps: until just after the next wall-clock second (at most 100 ms, so
+/// a stop request is seen soon). Ticking on the second keeps two replicating nodes' seconds
+/// in step, which matters where items are hidden by second (a `-C` flush_all).
+pub fn until_next_tick() -> Duration {
+    let into_second = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let to_next = Duration::from_nanos(u64::from(1_000_000_000 - into_second.min(999_999_999)));
+    (to_next + Duration::from_millis(1)).min(Duration::from_millis(100))
 }
 
 /// Reads the system clock as Unix seconds (saturating to the `u32` range).
@@ -88,5 +97,7 @@ mod tests {
         let before = real.now();
         real.refresh();
         assert!(real.now() >= before);
+        let wait = until_next_tick();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100));
     }
 }

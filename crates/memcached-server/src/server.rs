@@ -151,7 +151,7 @@ where
         std::thread::Builder::new().name("mc-clock".into()).spawn(move || {
             let mut last = shared.clock.now();
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(crate::clock::until_next_tick());
                 shared.clock.refresh();
                 let now = shared.clock.now();
                 if now != last {

@@ -37,9 +37,14 @@ fn start_node(repl_port: u16, peer_port: u16, extra: &[&str]) -> Node {
 }
 
 fn pair() -> (Node, Node) {
+    pair_with(&[])
+}
+
+/// A linked pair, both started with `extra` flags.
+fn pair_with(extra: &[&str]) -> (Node, Node) {
     let (pa, pb) = (repl_port(), repl_port());
-    let a = start_node(pa, pb, &[]);
-    let b = start_node(pb, pa, &[]);
+    let a = start_node(pa, pb, extra);
+    let b = start_node(pb, pa, extra);
     wait_linked(&a);
     wait_linked(&b);
     (a, b)
@@ -428,14 +433,18 @@ fn a_storm_of_concurrent_writes_to_few_keys_leaves_both_nodes_equal() {
 
 #[test]
 fn a_storm_with_flushes_on_both_nodes_leaves_both_nodes_equal() {
-    let (a, b) = pair();
-    storm(&a, &b, |w, round, i| {
-        if i == 25 && round % 10 == w {
-            "flush_all noreply\r\n".to_owned()
-        } else {
-            hot_write(w, round, i)
-        }
-    });
-    // Values and flags (after a peer's flush an item can carry a fresh local CAS).
-    assert_converged(&a, &b, &format!("get{}\r\n", hot_keys()));
+    // With CAS (flush by CAS horizon) and without (-C: flush by time).
+    for extra in [&[][..], &["-C"][..]] {
+        println!("both nodes started with {extra:?}");
+        let (a, b) = pair_with(extra);
+        storm(&a, &b, |w, round, i| {
+            if i == 25 && round % 10 == w {
+                "flush_all noreply\r\n".to_owned()
+            } else {
+                hot_write(w, round, i)
+            }
+        });
+        // Values and flags (after a peer's flush an item can carry a fresh local CAS).
+        assert_converged(&a, &b, &format!("get{}\r\n", hot_keys()));
+    }
 }

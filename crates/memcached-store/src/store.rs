@@ -70,6 +70,8 @@ pub struct Store {
     pool: PagePool,
     hasher: KeyHasher,
     oldest_live: AtomicU32,
+    /// `-C` only: the newest flush second a replication peer applied here.
+    peer_flush_second: AtomicU32,
     cmd_flush: AtomicU64,
     feed: Feed,
     crawl_next: AtomicUsize,
@@ -106,6 +108,7 @@ impl Store {
             shard_shift,
             hasher,
             oldest_live: AtomicU32::new(0),
+            peer_flush_second: AtomicU32::new(0),
             cmd_flush: AtomicU64::new(0),
             feed: Feed::new(),
             crawl_next: AtomicUsize::new(0),
@@ -192,7 +195,7 @@ impl Store {
     fn ctx(&self, now: u32) -> Ctx<'_> {
         Ctx {
             now,
-            oldest_live: self.oldest_live.load(Ordering::Relaxed),
+            oldest_live: self.flush_horizon(now),
             pool: &self.pool,
             feed: &self.feed,
             geo: &self.geo,
@@ -495,20 +498,25 @@ impl Store {
         let at = if delay > 0 { absolute_exptime(delay, now) } else { now };
         let horizon = if self.geo.cas_enabled { at.saturating_sub(1) } else { at };
         self.oldest_live.store(horizon.max(1), Ordering::Relaxed);
-        let mut horizon_cas = 0;
+        let publish = |horizon_cas: u64| {
+            if self.feed.active() {
+                self.feed.publish(|rec| {
+                    rec.op = ChangeOp::FlushAll;
+                    rec.set_bytes(&[], &[]);
+                    rec.flags = 0;
+                    rec.exptime = if at <= now { 0 } else { at };
+                    rec.cas = horizon_cas;
+                    rec.time = now;
+                    rec.key_binary = false;
+                });
+            }
+        };
         if at <= now {
-            horizon_cas = self.flush_now(None);
-        }
-        if self.feed.active() {
-            self.feed.publish(|rec| {
-                rec.op = ChangeOp::FlushAll;
-                rec.set_bytes(&[], &[]);
-                rec.flags = 0;
-                rec.exptime = if at <= now { 0 } else { at };
-                rec.cas = horizon_cas;
-                rec.time = now;
-                rec.key_binary = false;
-            });
+            // Published while every shard is locked: the writes the flush hides come before
+            // its record in the feed and the ones it keeps come after, as a peer applies them.
+            self.flush_now(None, publish);
+        } else {
+            publish(0);
         }
     }
 
@@ -535,15 +543,42 @@ impl Store {
     }
 
     /// Flushes every shard now: items with a CAS below the horizon are gone. The horizon is
-    /// `given` (a replicated flush's) or the highest next CAS of all shards; returns it.
-    fn flush_now(&self, given: Option<u64>) -> u64 {
-        let n = self.shards.len();
+    /// `given` (a replicated flush's) or the highest next CAS of all shards. Every shard is
+    /// locked (in ascending order, as page borrowing waits for higher shards
+    /// only) while the horizon is set and `then(horizon)` runs.
+    fn flush_now(&self, given: Option<u64>, then: impl FnOnce(u64)) {
+        let mut shards: Vec<MutexGuard<'_, Shard>> =
+            (0..self.shards.len()).map(|i| self.lock(i)).collect();
         let horizon =
-            given.unwrap_or_else(|| (0..n).map(|i| self.lock(i).peek_cas()).max().unwrap_or(0));
-        for i in 0..n {
-            self.lock(i).flush_now(horizon);
+            given.unwrap_or_else(|| shards.iter().map(|s| s.peek_cas()).max().unwrap_or(0));
+        for shard in &mut shards {
+            shard.flush_now(horizon);
         }
-        horizon
+        then(horizon);
+    }
+
+    /// Without CAS (`-C`): the second of the newest flush in effect (every item written at or
+    /// before it is hidden). A replication full copy carries it, so both nodes hide the same
+    /// items. `None` with CAS (a flush hides by CAS there) or when nothing was flushed.
+    pub fn flush_second(&self, now: u32) -> Option<u32> {
+        let second = self.flush_horizon(now);
+        (!self.geo.cas_enabled && second != 0 && second <= now).then_some(second)
+    }
+
+    /// The time horizon of flushes: items last written or accessed at or before it are gone
+    /// once it is due. The local one (`flush_all`, possibly delayed) or, when it is due and
+    /// newer, the latest a replication peer's flush set (`-C` only).
+    #[inline]
+    fn flush_horizon(&self, now: u32) -> u32 {
+        let local = self.oldest_live.load(Ordering::Relaxed);
+        let peer = self.peer_flush_second.load(Ordering::Relaxed);
+        if peer == 0 || peer > now {
+            local
+        } else if local > now {
+            peer
+        } else {
+            local.max(peer)
+        }
     }
 
     /// Puts every CAS value this store hands out from now on in `lane` of `lanes` (0-based):
@@ -604,9 +639,10 @@ impl Store {
     /// The general form: `if_absent` as in [`apply_change_if_absent`](Self::apply_change_if_absent),
     /// and `may_apply` is asked while the key's shard lock is held, so no local write of the
     /// key can happen between its answer and the change. When it answers false nothing changes
-    /// and `Ok(None)` comes back. A replication driver answers "every local change so far has
-    /// been seen" (its feed queue is empty): a local write racing the peer's is then never
-    /// overwritten unseen. `FlushAll` does not ask.
+    /// and `Ok(None)` comes back. A replication driver hands its queued local changes to its
+    /// session there and answers whether one of them beats the peer's: a local write racing
+    /// the peer's is then never overwritten unseen. `FlushAll` does not ask. Without CAS
+    /// (`-C`) the record's `time` is the applied item's time and an immediate flush's second.
     pub fn apply_change_guarded(
         &self,
         rec: &ChangeRecord,
@@ -615,16 +651,32 @@ impl Store {
         may_apply: impl FnOnce() -> bool,
     ) -> Result<Option<bool>, StoreError> {
         let hash = self.hasher.hash(&rec.key);
-        let ctx = Ctx { feed: &Feed::new(), ..self.ctx(now) };
+        // Without CAS a flush hides items by time (memcached's -C rule: written at or before
+        // the flush's second). Applied items keep the origin's time and a peer's flush takes
+        // effect at the origin's second, so both nodes hide the same items (the two clocks
+        // tick at different moments: an origin's second can be ahead of ours by one).
+        let at_origin = if self.geo.cas_enabled || rec.time == 0 { now } else { rec.time };
+        let ctx = Ctx { feed: &Feed::new(), ..self.ctx(at_origin) };
         let exptime = rec.exptime;
         match rec.op {
             ChangeOp::FlushAll => {
                 let delay = if rec.exptime == 0 { 0 } else { i64::from(rec.exptime) };
-                let at = if delay > 0 { rec.exptime } else { now };
-                let horizon = if self.geo.cas_enabled { at.saturating_sub(1) } else { at };
-                self.oldest_live.store(horizon.max(1), Ordering::Relaxed);
+                let at = if delay > 0 { rec.exptime } else { at_origin };
+                let horizon = (if self.geo.cas_enabled { at.saturating_sub(1) } else { at }).max(1);
+                if delay > 0 {
+                    self.oldest_live.store(horizon, Ordering::Relaxed);
+                } else if self.geo.cas_enabled {
+                    // A peer's flush can arrive after a newer local one: it must not bring
+                    // back what that one hid.
+                    self.oldest_live.fetch_max(horizon, Ordering::Relaxed);
+                } else {
+                    // By second, whatever the order; kept apart from local flushes (a local
+                    // flush_all replaces a pending delayed one) since the origin's second can
+                    // be ahead of ours: it takes effect when our clock gets there.
+                    self.peer_flush_second.fetch_max(horizon, Ordering::Relaxed);
+                }
                 if at <= now {
-                    self.flush_now((rec.cas != 0).then_some(rec.cas));
+                    self.flush_now((rec.cas != 0).then_some(rec.cas), |_| {});
                 }
                 Ok(Some(true))
             }

@@ -247,3 +247,41 @@ fn a_walk_that_pauses_page_moves_sees_every_item_and_moves_resume_after() {
     assert!(moved.rescued > 0, "the move relocated items: {moved:?}");
     s.check_integrity().unwrap();
 }
+
+#[test]
+fn without_cas_applied_items_and_flushes_keep_the_origins_time() {
+    // memcached's -C flush hides every item written at or before the flush's second.
+    let no_cas = || {
+        let config = StoreConfig {
+            memory_limit_bytes: 8 * MIB as u64,
+            cas_enabled: false,
+            ..StoreConfig::default()
+        };
+        Store::with_seed(config, 7).unwrap()
+    };
+    let origin = no_cas();
+    let feed = origin.subscribe(16);
+    origin.set(b"early", b"e", 0, 0, NOW, SetMode::Set).unwrap();
+    origin.flush_all(0, NOW);
+    origin.set(b"same_second", b"s", 0, 0, NOW, SetMode::Set).unwrap();
+    origin.set(b"later", b"l", 0, 0, NOW + 1, SetMode::Set).unwrap();
+    let records: Vec<ChangeRecord> = std::iter::from_fn(|| feed.try_recv()).collect();
+    assert_eq!(records.len(), 4);
+
+    // The replica applies them two seconds later, and ends up hiding what the origin hides.
+    let replica = no_cas();
+    for rec in &records {
+        replica.apply_change(rec, NOW + 2).unwrap();
+    }
+    for s in [&origin, &replica] {
+        let visible = |key: &[u8]| s.get(key, NOW + 2, |_| ()).is_some();
+        assert!(!visible(b"early") && !visible(b"same_second") && visible(b"later"));
+    }
+
+    // A peer's flush older than one the replica already ran brings nothing back.
+    replica.flush_all(0, NOW + 3);
+    let mut old_flush = records[1].clone();
+    old_flush.time = NOW;
+    replica.apply_change(&old_flush, NOW + 3).unwrap();
+    assert!(replica.get(b"later", NOW + 3, |_| ()).is_none(), "hidden by the newer flush");
+}

@@ -112,6 +112,7 @@ pub fn start(
         node_id,
         started_unix_ms: unix_ms(),
         secret: options.secret.clone(),
+        flushes_by_time: !store.config().cas_enabled,
         ..ReplConfig::default()
     };
     *shared.replication.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -377,6 +378,9 @@ impl Driver {
     fn apply(&mut self, record: &ChangeRecord, mode: ApplyMode, decided_at: u64) {
         let if_absent = mode == ApplyMode::IfAbsent;
         let now = self.shared.clock.now();
+        if mode != ApplyMode::Overwrite && hidden_by_flush(&self.store, record, now) {
+            return; // a full copy's item that a flush here hides: it replaces nothing
+        }
         let (feed, session) = (&mut self.feed, &mut self.session);
         let mut local = LocalChange::None;
         // Runs under the key's shard lock: every local write of the key is either in the
@@ -448,6 +452,10 @@ impl Driver {
             self.store.pause_page_moves();
         }
         self.snapshot = Some(ItemCursor::default());
+        // Without CAS our last flush hides items by second: the peer hides the same ones.
+        if let Some(second) = self.store.flush_second(self.shared.clock.now()) {
+            self.session.snapshot_item(flush_record(second), Instant::now(), unix_ms());
+        }
     }
 
     /// The full copy ended (sent, or the link went down).
@@ -471,7 +479,7 @@ impl Driver {
             }
             let now = self.shared.clock.now();
             let next = self.store.visit_items(cursor, now, SNAPSHOT_STEP, |item| {
-                records.push(snapshot_record(item, now));
+                records.push(snapshot_record(item));
             });
             for record in records.drain(..) {
                 self.session.snapshot_item(record, Instant::now(), unix_ms());
@@ -620,9 +628,20 @@ fn hand_over_feed(feed: &mut FeedReceiver, session: &mut ReplSession) {
     }
 }
 
+/// Whether `record`'s item would be hidden at once by a flush in effect here (without CAS:
+/// written at or before the flush's second).
+fn hidden_by_flush(store: &Store, record: &ChangeRecord, now: u32) -> bool {
+    record.op != ChangeOp::FlushAll && store.flush_second(now).is_some_and(|s| record.time <= s)
+}
+
+/// The flush_all a full copy starts with when the store flushes by time (`-C`).
+fn flush_record(second: u32) -> ChangeRecord {
+    ChangeRecord { op: ChangeOp::FlushAll, time: second, ..ChangeRecord::empty() }
+}
+
 /// A live item as the record a full copy sends: a `Set` of the whole item, or an
 /// `Invalidate` for an item marked stale (meta `I`), so it arrives stale.
-fn snapshot_record(item: &ItemRef<'_>, now: u32) -> ChangeRecord {
+fn snapshot_record(item: &ItemRef<'_>) -> ChangeRecord {
     ChangeRecord {
         op: if item.stale() { ChangeOp::Invalidate } else { ChangeOp::Set },
         key: item.key().to_vec(),
@@ -631,7 +650,7 @@ fn snapshot_record(item: &ItemRef<'_>, now: u32) -> ChangeRecord {
         value: item.value().to_vec(),
         cas: item.cas(),
         version: 0,
-        time: now,
+        time: item.last_access(),
         key_binary: item.key_is_binary(),
     }
 }

@@ -741,7 +741,8 @@ impl Shard {
     /// a CAS at or above it.
     pub fn flush_now(&mut self, horizon: u64) {
         if self.cas_enabled {
-            self.oldest_cas = horizon;
+            // Never lower: a replicated flush's horizon can be older than a local one's.
+            self.oldest_cas = self.oldest_cas.max(horizon);
             self.next_cas = self.lane_value_at_least(horizon);
         }
     }
