@@ -406,7 +406,9 @@ impl Driver {
             let touch = ChangeRecord { op: ChangeOp::Touch, exptime, ..record.clone() };
             let _ = self.store.apply_change(&touch, self.shared.clock.now());
         }
-        if record.op == ChangeOp::FlushAll && record.exptime == 0 {
+        // (Without CAS a flush hides by second, whatever the order: nothing to restore.)
+        let by_cas = self.store.config().cas_enabled;
+        if record.op == ChangeOp::FlushAll && record.exptime == 0 && by_cas {
             self.restore_after_flush(decided_at);
         }
     }

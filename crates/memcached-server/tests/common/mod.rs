@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where the reference memcached lives (Debian package `memcached`).
@@ -63,12 +63,17 @@ fn reported_pid(mut stream: TcpStream) -> Option<u32> {
     text.lines().find_map(|line| line.strip_prefix("STAT pid ")).and_then(|v| v.trim().parse().ok())
 }
 
-/// A TCP port that was free a moment ago (for TCP and UDP on 127.0.0.1).
+/// A TCP port that was free a moment ago (for TCP and UDP on 127.0.0.1), from 10000-19999:
+/// below the kernel's ephemeral range, so no client socket can take it as its own port in the
+/// meantime (a probe connecting to a port nobody listens on yet can even connect to itself).
 pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = (std::process::id() % 400) as u16 * 25;
+    for _ in 0..10_000 {
+        let port = 10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
     }
