@@ -94,7 +94,7 @@
 //!   holds and asks [`ReplSession::local_change_after`] with the `last_seq()` it noted after
 //!   `receive`: a later local write skips the peer change, a later local touch is applied
 //!   again on top of it, and after a peer `flush_all` the later local changes
-//!   ([`ReplSession::local_changes_after`]) are stored again. The server's driver does this
+//!   ([`ReplSession::changes_to_restore`]) are stored again. The server's driver does this
 //!   under the key's shard lock (`Store::apply_change_guarded`), so a write of the key is
 //!   either recorded before the check or lands after the apply; `tests/converge.rs` races
 //!   local writes against batches of applies in the model.
@@ -232,7 +232,7 @@ impl LocalChange {
     /// changes may still be applied: they are stamped after it, so a local write beats it
     /// and a local touch beats a peer touch (and is applied again after a peer write).
     /// A peer flush_all is always applied; the local changes after it are stored again
-    /// ([`ReplSession::local_changes_after`]).
+    /// ([`ReplSession::changes_to_restore`]).
     pub fn lets_apply(self, peer_op: ChangeOp) -> bool {
         if peer_op == ChangeOp::FlushAll {
             return true;

@@ -1013,12 +1013,21 @@ impl ReplSession {
         }
     }
 
-    /// The local changes recorded after `seq` and not acked yet, oldest first, with their
-    /// seqs. A peer `flush_all` decided before them removes them from the local store when it
-    /// is applied, while the peer keeps them (they are stamped after the flush): the driver
-    /// stores them again (see [`local_change_after`](Self::local_change_after)).
-    pub fn local_changes_after(&self, seq: u64) -> impl Iterator<Item = (u64, &ChangeRecord)> {
-        self.backlog.iter().filter(move |e| e.seq > seq).map(|e| (e.seq, &e.record))
+    /// After a peer `flush_all` decided at `seq` (see
+    /// [`local_change_after`](Self::local_change_after)) was applied: the local changes
+    /// recorded since, oldest first with their seqs, that it may have removed here while they
+    /// survive on the peer (they are stamped after it), so the driver stores them again. Only
+    /// those after the last local flush among them: that one removed the rest on both nodes.
+    pub fn changes_to_restore(&self, seq: u64) -> Vec<(u64, ChangeRecord)> {
+        let mut restore = Vec::new();
+        for e in self.backlog.iter().filter(|e| e.seq > seq) {
+            if e.record.op == ChangeOp::FlushAll {
+                restore.clear();
+            } else {
+                restore.push((e.seq, e.record.clone()));
+            }
+        }
+        restore
     }
 
     /// Keys with a local write or touch not acked by the peer (for tests and stats).

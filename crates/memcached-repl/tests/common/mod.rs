@@ -173,15 +173,7 @@ impl Node {
             it.exptime = exptime;
         }
         if flush {
-            let mut restore = Vec::new();
-            for (seq, r) in self.s.local_changes_after(decided_at) {
-                if r.op == ChangeOp::FlushAll {
-                    restore.clear();
-                } else {
-                    restore.push((r.clone(), seq));
-                }
-            }
-            for (r, seq) in restore {
+            for (seq, r) in self.s.changes_to_restore(decided_at) {
                 self.apply_unless_beaten(r, ApplyMode::Overwrite, seq);
             }
         }

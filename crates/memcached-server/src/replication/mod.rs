@@ -419,16 +419,7 @@ impl Driver {
     /// peer, so they must survive here too.
     fn restore_after_flush(&mut self, decided_at: u64) {
         hand_over_feed(&mut self.feed, &mut self.session);
-        let mut restore = Vec::new();
-        for (seq, record) in self.session.local_changes_after(decided_at) {
-            if record.op == ChangeOp::FlushAll {
-                // A later local flush removed everything before it on both nodes.
-                restore.clear();
-            } else {
-                restore.push((record.clone(), seq));
-            }
-        }
-        for (mut record, seq) in restore {
+        for (seq, mut record) in self.session.changes_to_restore(decided_at) {
             let now = self.shared.clock.now();
             let carries_value = !matches!(record.op, ChangeOp::Delete | ChangeOp::Touch);
             if carries_value {
