@@ -23,6 +23,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Where the reference memcached lives (Debian package `memcached`).
@@ -68,7 +69,13 @@ fn reported_pid(mut stream: TcpStream) -> Option<u32> {
 /// meantime (a probe connecting to a port nobody listens on yet can even connect to itself).
 pub fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let start = (std::process::id() % 400) as u16 * 25;
+    // A random start per process: test processes running side by side do not walk the same
+    // ports in step.
+    static START: OnceLock<u16> = OnceLock::new();
+    let start = *START.get_or_init(|| {
+        use std::hash::{BuildHasher, RandomState};
+        (RandomState::new().hash_one(std::process::id()) % 10_000) as u16
+    });
     for _ in 0..10_000 {
         let port = 10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
         if TcpListener::bind(("127.0.0.1", port)).is_ok()
