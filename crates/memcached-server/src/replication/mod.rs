@@ -381,6 +381,9 @@ impl Driver {
         if mode != ApplyMode::Overwrite && hidden_by_flush(&self.store, record, now) {
             return; // a full copy's item that a flush here hides: it replaces nothing
         }
+        // Most of the queue first, outside the lock, so the shard lock is held only for what
+        // arrives in between.
+        self.drain_feed();
         let (feed, session) = (&mut self.feed, &mut self.session);
         let mut local = LocalChange::None;
         // Runs under the key's shard lock: every local write of the key is either in the
