@@ -9,8 +9,9 @@
 //!
 //! php-memcached compresses values over 2000 bytes by default (FastLZ), so a Rust service that
 //! shares keys with PHP needs [`decode`] (or [`decompress`]) for anything PHP may have written.
-//! Values this client writes are never compressed, and PHP reads them as strings when their
-//! flags are 0.
+//! [`encode`] goes the other way: a string, int, float or bool in the bytes and flags
+//! php-memcached would store (zlib-compressed when large, which PHP reads whatever compression
+//! it is set to write). Plain bytes with flags 0 are a PHP string too.
 
 use std::borrow::Cow;
 
@@ -117,6 +118,69 @@ pub fn decompress(flags: u32, value: &[u8]) -> Result<Cow<'_, [u8]>, PhpValueErr
     Ok(Cow::Owned(out))
 }
 
+/// How [`encode`] stores a value; the defaults are php-memcached's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Values of at least this many bytes are compressed (php-memcached's
+    /// `memcached.compression_threshold`, 2000); `None` never compresses.
+    pub compression_threshold: Option<usize>,
+    /// The flags a PHP program would pass with the value (`OPT_USER_FLAGS`).
+    pub user_flags: u16,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions { compression_threshold: Some(2000), user_flags: 0 }
+    }
+}
+
+/// php-memcached keeps a compressed form only when the value is this many times larger.
+const COMPRESSION_FACTOR: f64 = 1.3;
+
+/// A value in the form php-memcached stores it: `(flags, bytes)` for a `set`. Large values are
+/// zlib-compressed (with the 4-byte length prefix) when that saves what php-memcached asks
+/// for; floats are written so that PHP and [`decode`] read back the same `f64`.
+pub fn encode(value: &PhpValue, options: &EncodeOptions) -> (u32, Vec<u8>) {
+    let (kind, bytes): (u32, Cow<'_, [u8]>) = match value {
+        PhpValue::String(b) => (0, Cow::Borrowed(b)),
+        PhpValue::Long(n) => (1, Cow::Owned(n.to_string().into_bytes())),
+        PhpValue::Double(x) => (2, Cow::Owned(double_text(*x).into_bytes())),
+        PhpValue::Bool(b) => (3, Cow::Borrowed(if *b { b"1" } else { b"" })),
+        PhpValue::Serialized(b) => (4, Cow::Borrowed(b)),
+        PhpValue::Igbinary(b) => (5, Cow::Borrowed(b)),
+        PhpValue::Json(b) => (6, Cow::Borrowed(b)),
+        PhpValue::Msgpack(b) => (7, Cow::Borrowed(b)),
+        PhpValue::Unknown(kind, b) => (kind & TYPE_MASK, Cow::Borrowed(b)),
+    };
+    let flags = u32::from(options.user_flags) << USER_FLAGS_SHIFT | kind;
+    let large = options.compression_threshold.is_some_and(|t| bytes.len() >= t);
+    if large && bytes.len() <= u32::MAX as usize {
+        let stream = miniz_oxide::deflate::compress_to_vec_zlib(&bytes, 6);
+        if bytes.len() as f64 > stream.len() as f64 * COMPRESSION_FACTOR {
+            let mut out = Vec::with_capacity(4 + stream.len());
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(&stream);
+            return (flags | FLAG_COMPRESSED | FLAG_ZLIB, out);
+        }
+    }
+    (flags, bytes.into_owned())
+}
+
+/// A float as text both PHP (`zend_strtod`) and Rust parse back to the same value: the
+/// shortest round-trip digits, with an exponent when large or small, and PHP's own spelling
+/// of infinities and NaN.
+fn double_text(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else if x != 0.0 && !(1e-5..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// The PHP flags a PHP program passed with the value (`OPT_USER_FLAGS`).
 pub fn user_flags(flags: u32) -> u32 {
     flags >> USER_FLAGS_SHIFT
@@ -164,6 +228,45 @@ mod tests {
         assert_eq!(decode(&item(3, b"")).unwrap(), PhpValue::Bool(false));
         assert!(matches!(decode(&item(1, b"x")), Err(PhpValueError::BadScalar { .. })));
         assert_eq!(user_flags(7 << USER_FLAGS_SHIFT | 4), 7);
+    }
+
+    #[test]
+    fn encoded_values_decode_to_themselves() {
+        let text = Bytes::from(b"abcdefgh".repeat(1000));
+        let values = [
+            PhpValue::String(Bytes::from_static(b"hi")),
+            PhpValue::String(text.clone()),
+            PhpValue::Long(i64::MIN),
+            PhpValue::Double(0.1),
+            PhpValue::Double(-1e300),
+            PhpValue::Double(f64::INFINITY),
+            PhpValue::Bool(true),
+            PhpValue::Bool(false),
+            PhpValue::Json(Bytes::from_static(b"[1,2]")),
+        ];
+        for value in values {
+            let (flags, bytes) =
+                encode(&value, &EncodeOptions { user_flags: 9, ..Default::default() });
+            assert_eq!(user_flags(flags), 9);
+            let back = decode(&item(flags, &bytes)).unwrap();
+            assert_eq!(back, value);
+        }
+        let (flags, bytes) = encode(&PhpValue::String(text), &EncodeOptions::default());
+        assert_eq!(flags, FLAG_COMPRESSED | FLAG_ZLIB, "8000 repetitive bytes are compressed");
+        assert!(bytes.len() < 200);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<u8> = (0..3000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let (flags, _) = encode(&PhpValue::String(Bytes::from(random)), &EncodeOptions::default());
+        assert_eq!(flags, 0, "kept plain when compression saves too little");
+        let nan = encode(&PhpValue::Double(f64::NAN), &EncodeOptions::default());
+        assert!(matches!(decode(&item(nan.0, &nan.1)).unwrap(), PhpValue::Double(x) if x.is_nan()));
     }
 
     #[test]

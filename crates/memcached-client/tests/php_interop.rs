@@ -220,3 +220,46 @@ async fn php_compressed_and_typed_values_decode() {
         other => panic!("array: {other:?}"),
     }
 }
+
+/// The reverse: values this client stores with `php::encode` (typed, user flags, zlib above
+/// the threshold) are what php-memcached reads.
+#[tokio::test]
+async fn values_encoded_for_php_read_back_in_php() {
+    use bytes::Bytes;
+    use memcached_client::php::{self, EncodeOptions, PhpValue};
+
+    let server = ServerProcess::ours();
+    let client = Client::builder().server(&server.spec()).build().unwrap();
+    let long_text = "abcdefgh".repeat(1000);
+    let values = [
+        ("text", PhpValue::String(Bytes::from_static(b"short text"))),
+        ("long_text", PhpValue::String(Bytes::from(long_text.clone()))),
+        ("int", PhpValue::Long(-1_234_567_890_123)),
+        ("float", PhpValue::Double(0.1)),
+        ("huge", PhpValue::Double(1e300)),
+        ("inf", PhpValue::Double(f64::NEG_INFINITY)),
+        ("yes", PhpValue::Bool(true)),
+        ("no", PhpValue::Bool(false)),
+    ];
+    let options = EncodeOptions { user_flags: 7, ..EncodeOptions::default() };
+    for (key, value) in &values {
+        let (flags, bytes) = php::encode(value, &options);
+        let stored = StoreOptions::default().with_flags(flags);
+        client.set(format!("enc:{key}"), bytes, stored).await.unwrap();
+    }
+    let stored = client.get("enc:long_text").await.unwrap().unwrap();
+    assert_ne!(stored.flags & php::FLAG_COMPRESSED, 0, "8000 repetitive bytes go compressed");
+    let keys: Vec<String> = values.iter().map(|(k, _)| format!("'enc:{k}'")).collect();
+    let script = php_client(std::slice::from_ref(&server))
+        + &format!(
+            "foreach ([{}] as $k) {{ $r = $m->get($k, null, Memcached::GET_EXTENDED); \
+             echo $k, ' ', var_export($r['value'], true), ' ', $r['flags'], \"\\n\"; }}",
+            keys.join(", ")
+        );
+    let out = php(&script);
+    let expected = format!(
+        "enc:text 'short text' 7\nenc:long_text '{long_text}' 7\nenc:int -1234567890123 7\n\
+         enc:float 0.1 7\nenc:huge 1.0E+300 7\nenc:inf -INF 7\nenc:yes true 7\nenc:no false 7\n"
+    );
+    assert_eq!(out, expected);
+}
