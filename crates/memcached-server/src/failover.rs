@@ -19,9 +19,12 @@
 //! `vip` (repeatable, `addr[/len]`), `version` (2|3, default 2), `advert_int` (seconds, 1),
 //! `auth_pass` (v2), `nopreempt`, `preempt_delay` (seconds), `unicast_peer` (repeatable),
 //! `check_interval` (seconds, 1), `check_timeout` (seconds, = interval), `rise` (1), `fall` (1),
-//! `weight` (0: a failing check means FAULT; otherwise the priority moves by it).
+//! `weight` (0: a failing check means FAULT; otherwise the priority moves by it), `name` (the
+//! instance's name, `VI_<vrid>`), `notify` (a program run on each change of state, as
+//! keepalived runs its `notify` script: `INSTANCE <name> MASTER|BACKUP|FAULT|STOP <priority>`).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -40,6 +43,54 @@ pub struct VrrpOptions {
     pub instance: InstanceConfig,
     /// How our own client port is checked.
     pub health: HealthPolicy,
+    /// The program told of each change of state (keepalived's `notify`).
+    pub notify: Option<Notify>,
+}
+
+/// A keepalived-style `notify` program and the instance name it is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    /// The program.
+    pub program: PathBuf,
+    /// The instance name it is given (`name=`, default `VI_<vrid>`).
+    pub instance: String,
+}
+
+impl Notify {
+    /// Runs `program INSTANCE <name> <state> <priority>` without waiting for it (a slow
+    /// program must not delay adverts); a thread reaps it.
+    pub fn run(&self, state: &str, priority: u8) {
+        if let Some(child) = self.spawn(state, priority) {
+            let _ = std::thread::Builder::new().name("mc-notify".into()).spawn(move || {
+                let mut child = child;
+                let _ = child.wait();
+            });
+        }
+    }
+
+    /// Runs it and waits at most `limit` (for `STOP`, when the process is about to exit).
+    pub fn run_and_wait(&self, state: &str, priority: u8, limit: Duration) {
+        let Some(mut child) = self.spawn(state, priority) else { return };
+        let deadline = std::time::Instant::now() + limit;
+        while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn spawn(&self, state: &str, priority: u8) -> Option<std::process::Child> {
+        let spawned = std::process::Command::new(&self.program)
+            .args(["INSTANCE", &self.instance, state, &priority.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => Some(child),
+            Err(e) => {
+                eprintln!("vrrp: cannot run notify {}: {e}", self.program.display());
+                None
+            }
+        }
+    }
 }
 
 impl VrrpOptions {
@@ -57,6 +108,8 @@ impl VrrpOptions {
         let mut unicast_peers = Vec::new();
         let mut health = HealthPolicy::default();
         let mut timeout = None;
+        let mut name = None;
+        let mut notify = None;
         for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let (key, value) = item.split_once('=').unwrap_or((item, ""));
             let bad = || format!("--vrrp: invalid {key} \"{value}\"");
@@ -84,6 +137,8 @@ impl VrrpOptions {
                 "rise" => health.rise = value.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?,
                 "fall" => health.fall = value.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?,
                 "weight" => health.weight = value.parse().map_err(|_| bad())?,
+                "name" if !value.is_empty() => name = Some(value.to_owned()),
+                "notify" if !value.is_empty() => notify = Some(PathBuf::from(value)),
                 _ => return Err(format!("--vrrp: unknown or incomplete setting \"{item}\"")),
             }
         }
@@ -106,7 +161,9 @@ impl VrrpOptions {
         instance.preempt_delay = preempt_delay;
         instance.unicast_peers = unicast_peers;
         instance.validate().map_err(|e| format!("--vrrp: {e}"))?;
-        Ok(VrrpOptions { instance, health })
+        let instance_name = name.unwrap_or_else(|| format!("VI_{vrid}"));
+        let notify = notify.map(|program| Notify { program, instance: instance_name });
+        Ok(VrrpOptions { instance, health, notify })
     }
 }
 
@@ -146,6 +203,7 @@ impl VrrpStatus {
 struct StatusLog {
     prefix: String,
     status: Arc<Mutex<Option<VrrpStatus>>>,
+    notify: Option<Notify>,
 }
 
 #[cfg(target_os = "linux")]
@@ -161,6 +219,10 @@ impl memcached_failover::linux::DaemonLog for StatusLog {
             status.priority = priority;
             status.transitions += 1;
         }
+        drop(guard);
+        if let Some(notify) = self.notify.as_ref().filter(|_| state != VrrpState::Initialize) {
+            notify.run(&state.to_string(), priority);
+        }
     }
 }
 
@@ -169,13 +231,19 @@ impl memcached_failover::linux::DaemonLog for StatusLog {
 pub struct FailoverHandle {
     thread: JoinHandle<()>,
     stop: Arc<AtomicBool>,
+    /// Told `STOP` once the instance has resigned.
+    notify: Option<(Notify, u8)>,
 }
 
 impl FailoverHandle {
-    /// Resigns (priority-0 advert when master, VIPs removed) and waits for the thread.
+    /// Resigns (priority-0 advert when master, VIPs removed), waits for the thread, and tells
+    /// the notify program `STOP` (waiting for it at most 2 s).
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.thread.join();
+        if let Some((notify, priority)) = self.notify {
+            notify.run_and_wait("STOP", priority, Duration::from_secs(2));
+        }
     }
 }
 
@@ -190,6 +258,7 @@ pub fn start(
     use memcached_failover::linux::{InterfaceAddresses, VrrpDaemon};
 
     let config = options.instance;
+    let notify = options.notify;
     let interface = config.interface.clone();
     let source = InterfaceAddresses::of(&interface)
         .map_err(|e| format!("--vrrp: interface {interface}: {e}"))?
@@ -204,21 +273,25 @@ pub fn start(
         vips,
         vrid: config.vrid,
     });
+    let config_priority = config.priority;
     let instance = VrrpInstance::new(config, source).map_err(|e| format!("--vrrp: {e}"))?;
     let mut daemon = VrrpDaemon::new(instance, Some((options.health, check)), false)
         .map_err(|e| format!("--vrrp: cannot open the VRRP sockets (root needed): {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = Arc::clone(&stop);
+    let thread_notify = notify.clone();
+    let priority = config_priority;
     let thread = std::thread::Builder::new()
         .name("mc-vrrp".into())
         .spawn(move || {
-            let mut log = StatusLog { prefix: format!("vrrp[{interface}]"), status };
+            let prefix = format!("vrrp[{interface}]");
+            let mut log = StatusLog { prefix, status, notify: thread_notify };
             if let Err(e) = daemon.run(&thread_stop, &mut log) {
                 eprintln!("vrrp[{interface}]: stopped: {e}");
             }
         })
         .map_err(|e| format!("--vrrp: cannot start its thread: {e}"))?;
-    Ok(FailoverHandle { thread, stop })
+    Ok(FailoverHandle { thread, stop, notify: notify.map(|n| (n, priority)) })
 }
 
 /// VRRP needs Linux's raw sockets here.
@@ -269,9 +342,12 @@ mod tests {
         let o = VrrpOptions::parse(
             "interface=eth0,vrid=51,priority=150,vip=10.0.0.100/24,vip=10.0.0.101,version=3,\
              advert_int=0.5,nopreempt,preempt_delay=2,unicast_peer=10.0.0.2,check_interval=0.2,\
-             fall=2,rise=3,weight=-20",
+             fall=2,rise=3,weight=-20,name=cache,notify=/usr/local/bin/vrrp-notify",
         )
         .unwrap();
+        let notify = o.notify.as_ref().unwrap();
+        assert_eq!(notify.program, PathBuf::from("/usr/local/bin/vrrp-notify"));
+        assert_eq!(notify.instance, "cache");
         let c = &o.instance;
         assert_eq!((c.interface.as_str(), c.vrid, c.priority), ("eth0", 51, 150));
         assert_eq!(c.virtual_addresses.len(), 2);
@@ -286,6 +362,9 @@ mod tests {
         assert_eq!(d.instance.advert_interval.0, 100);
         assert!(d.instance.preempt);
         assert_eq!((d.health.fall, d.health.rise, d.health.weight), (1, 1, 0));
+        assert!(d.notify.is_none());
+        let named = VrrpOptions::parse("interface=eth1,vrid=7,vip=10.0.0.1,notify=/bin/true");
+        assert_eq!(named.unwrap().notify.unwrap().instance, "VI_7", "keepalived-like default");
     }
 
     #[test]

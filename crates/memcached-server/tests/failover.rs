@@ -18,9 +18,14 @@ use lab::Lab;
 /// Starts our server in namespace a with a VRRP instance on `va` (priority 150, v3, 0.1 s
 /// adverts, a `version` check of its own port every 100 ms).
 fn start_ours(lab: &mut Lab, extra: &[&str]) -> usize {
+    start_ours_with(lab, "", extra)
+}
+
+/// [`start_ours`] with more `--vrrp` settings (`setting`, comma-separated).
+fn start_ours_with(lab: &mut Lab, setting: &str, extra: &[&str]) -> usize {
     let vrrp = format!(
         "interface=va,vrid=77,priority=150,vip={}/24,version=3,advert_int=0.1,\
-         check_interval=0.1,fall=2,rise=2",
+         check_interval=0.1,fall=2,rise=2,{setting}",
         lab.vip()
     );
     let mut args = vec!["-p", "11211", "-U", "0", "-m", "16", "--vrrp", vrrp.as_str()];
@@ -48,10 +53,22 @@ fn ask(lab: &Lab, address: &str, request: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A notify program (keepalived's `notify`) that appends its arguments to a file: the
+/// `--vrrp` setting for it, the file, and the program (both to remove afterwards).
+fn notify_recorder() -> (String, std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = common::temp_path("notify-calls");
+    let script = common::temp_path("notify.sh");
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (format!("notify={},name=cache", script.display()), log, script)
+}
+
 #[test]
 fn the_vip_follows_the_answering_server_and_leaves_on_a_graceful_stop() {
     let mut lab = Lab::new("srv", 171);
-    let ours = start_ours(&mut lab, &[]);
+    let (notify, calls_path, script) = notify_recorder();
+    let ours = start_ours_with(&mut lab, &notify, &[]);
     lab.start_keepalived("    priority 100\n    advert_int 0.1\n    version 3");
     lab.expect_ours_master(Duration::from_secs(10));
     assert!(!lab.keepalived_holds_vip(), "both hold the VIP\n{}", lab.logs());
@@ -68,6 +85,14 @@ fn the_vip_follows_the_answering_server_and_leaves_on_a_graceful_stop() {
     let moved = lab.wait_for(Duration::from_secs(3), |l| l.keepalived_holds_vip());
     assert!(moved.is_some(), "keepalived did not take the VIP\n{}", lab.logs());
     assert!(!lab.ours_holds_vip(), "the VIP stayed on the stopped server\n{}", lab.logs());
+
+    // The notify program heard of every change of state, in order, as keepalived's would.
+    let calls = std::fs::read_to_string(&calls_path).unwrap_or_default();
+    let _ = (std::fs::remove_file(&calls_path), std::fs::remove_file(&script));
+    let states: Vec<&str> = calls.lines().collect();
+    let master = states.iter().position(|l| *l == "INSTANCE cache MASTER 150");
+    assert!(master.is_some(), "no MASTER call: {calls:?}");
+    assert_eq!(states.last(), Some(&"INSTANCE cache STOP 150"), "calls: {calls:?}");
 }
 
 #[test]

@@ -87,7 +87,8 @@ const HELP_BODY: &str = "\
                           [,version=2|3][,advert_int=<s>][,auth_pass=<p>]
                           [,nopreempt][,preempt_delay=<s>][,unicast_peer=<ip>]
                           [,check_interval=<s>][,check_timeout=<s>][,rise=<n>]
-                          [,fall=<n>][,weight=<n>] (docs/FAILOVER.md)
+                          [,fall=<n>][,weight=<n>][,name=<s>][,notify=<program>]
+                          (docs/FAILOVER.md)
     --config-file=<file>  read settings from a TOML file; flags win over it
 -o, --extended            comma separated list of extended options
                           most options have a 'no_' prefix to disable
