@@ -20,8 +20,8 @@
 //! `auth_pass` (v2), `nopreempt`, `preempt_delay` (seconds), `unicast_peer` (repeatable),
 //! `check_interval` (seconds, 1), `check_timeout` (seconds, = interval), `rise` (1), `fall` (1),
 //! `weight` (0: a failing check means FAULT; otherwise the priority moves by it), `name` (the
-//! instance's name, `VI_<vrid>`), `notify` (a program run on each change of state, as
-//! keepalived runs its `notify` script: `INSTANCE <name> MASTER|BACKUP|FAULT|STOP <priority>`).
+//! instance's name, `VI_<vrid>`), `notify`, `notify_master`, `notify_backup`, `notify_fault`,
+//! `notify_stop` (programs run on changes of state as keepalived runs them: see `notify.rs`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -31,10 +31,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use memcached_codec::{encode_stat, encode_stat_u64};
+
+mod notify;
 use memcached_failover::{
     Centiseconds, HealthPolicy, InstanceConfig, VirtualAddress, VrrpInstance, VrrpState,
     VrrpVersion,
 };
+pub use notify::Notify;
 
 /// A parsed `--vrrp` value.
 #[derive(Debug, Clone)]
@@ -43,54 +46,8 @@ pub struct VrrpOptions {
     pub instance: InstanceConfig,
     /// How our own client port is checked.
     pub health: HealthPolicy,
-    /// The program told of each change of state (keepalived's `notify`).
+    /// The programs told of changes of state (keepalived's `notify*`), if any.
     pub notify: Option<Notify>,
-}
-
-/// A keepalived-style `notify` program and the instance name it is given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notify {
-    /// The program.
-    pub program: PathBuf,
-    /// The instance name it is given (`name=`, default `VI_<vrid>`).
-    pub instance: String,
-}
-
-impl Notify {
-    /// Runs `program INSTANCE <name> <state> <priority>` without waiting for it (a slow
-    /// program must not delay adverts); a thread reaps it.
-    pub fn run(&self, state: &str, priority: u8) {
-        if let Some(child) = self.spawn(state, priority) {
-            let _ = std::thread::Builder::new().name("mc-notify".into()).spawn(move || {
-                let mut child = child;
-                let _ = child.wait();
-            });
-        }
-    }
-
-    /// Runs it and waits at most `limit` (for `STOP`, when the process is about to exit).
-    pub fn run_and_wait(&self, state: &str, priority: u8, limit: Duration) {
-        let Some(mut child) = self.spawn(state, priority) else { return };
-        let deadline = std::time::Instant::now() + limit;
-        while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn spawn(&self, state: &str, priority: u8) -> Option<std::process::Child> {
-        let spawned = std::process::Command::new(&self.program)
-            .args(["INSTANCE", &self.instance, state, &priority.to_string()])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => Some(child),
-            Err(e) => {
-                eprintln!("vrrp: cannot run notify {}: {e}", self.program.display());
-                None
-            }
-        }
-    }
 }
 
 impl VrrpOptions {
@@ -109,7 +66,7 @@ impl VrrpOptions {
         let mut health = HealthPolicy::default();
         let mut timeout = None;
         let mut name = None;
-        let mut notify = None;
+        let mut programs = Vec::new();
         for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let (key, value) = item.split_once('=').unwrap_or((item, ""));
             let bad = || format!("--vrrp: invalid {key} \"{value}\"");
@@ -138,7 +95,11 @@ impl VrrpOptions {
                 "fall" => health.fall = value.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?,
                 "weight" => health.weight = value.parse().map_err(|_| bad())?,
                 "name" if !value.is_empty() => name = Some(value.to_owned()),
-                "notify" if !value.is_empty() => notify = Some(PathBuf::from(value)),
+                "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop"
+                    if !value.is_empty() =>
+                {
+                    programs.push((key.to_owned(), PathBuf::from(value)))
+                }
                 _ => return Err(format!("--vrrp: unknown or incomplete setting \"{item}\"")),
             }
         }
@@ -162,7 +123,7 @@ impl VrrpOptions {
         instance.unicast_peers = unicast_peers;
         instance.validate().map_err(|e| format!("--vrrp: {e}"))?;
         let instance_name = name.unwrap_or_else(|| format!("VI_{vrid}"));
-        let notify = notify.map(|program| Notify { program, instance: instance_name });
+        let notify = (!programs.is_empty()).then(|| Notify::new(instance_name, programs));
         Ok(VrrpOptions { instance, health, notify })
     }
 }
@@ -342,12 +303,19 @@ mod tests {
         let o = VrrpOptions::parse(
             "interface=eth0,vrid=51,priority=150,vip=10.0.0.100/24,vip=10.0.0.101,version=3,\
              advert_int=0.5,nopreempt,preempt_delay=2,unicast_peer=10.0.0.2,check_interval=0.2,\
-             fall=2,rise=3,weight=-20,name=cache,notify=/usr/local/bin/vrrp-notify",
+             fall=2,rise=3,weight=-20,name=cache,notify=/usr/local/bin/vrrp-notify,\
+             notify_master=/usr/local/bin/became-master",
         )
         .unwrap();
         let notify = o.notify.as_ref().unwrap();
-        assert_eq!(notify.program, PathBuf::from("/usr/local/bin/vrrp-notify"));
         assert_eq!(notify.instance, "cache");
+        assert_eq!(
+            notify.programs,
+            vec![
+                ("notify".to_owned(), PathBuf::from("/usr/local/bin/vrrp-notify")),
+                ("notify_master".to_owned(), PathBuf::from("/usr/local/bin/became-master")),
+            ]
+        );
         let c = &o.instance;
         assert_eq!((c.interface.as_str(), c.vrid, c.priority), ("eth0", 51, 150));
         assert_eq!(c.virtual_addresses.len(), 2);

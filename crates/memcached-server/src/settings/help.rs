@@ -88,6 +88,7 @@ const HELP_BODY: &str = "\
                           [,nopreempt][,preempt_delay=<s>][,unicast_peer=<ip>]
                           [,check_interval=<s>][,check_timeout=<s>][,rise=<n>]
                           [,fall=<n>][,weight=<n>][,name=<s>][,notify=<program>]
+                          [,notify_master|backup|fault|stop=<program>]
                           (docs/FAILOVER.md)
     --config-file=<file>  read settings from a TOML file; flags win over it
 -o, --extended            comma separated list of extended options
