@@ -112,17 +112,8 @@ impl ReplSession {
             }
             self.emit_apply(rec, ApplyMode::Overwrite);
             for (key, key_binary) in beaten {
-                let delete = ChangeRecord {
-                    op: ChangeOp::Delete,
-                    key,
-                    flags: 0,
-                    exptime: 0,
-                    value: Vec::new(),
-                    cas: 0,
-                    version: 0,
-                    time: 0,
-                    key_binary,
-                };
+                let delete =
+                    ChangeRecord { op: ChangeOp::Delete, key, key_binary, ..ChangeRecord::empty() };
                 self.events.push_back(ReplEvent::Apply(delete, ApplyMode::Overwrite));
             }
             self.inflight.flushed(stamp);
