@@ -24,7 +24,6 @@
 //! `notify_stop` (programs run on changes of state as keepalived runs them: see `notify.rs`).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -98,7 +97,7 @@ impl VrrpOptions {
                 "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop"
                     if !value.is_empty() =>
                 {
-                    programs.push((key.to_owned(), PathBuf::from(value)))
+                    programs.push((key.to_owned(), value.to_owned()))
                 }
                 _ => return Err(format!("--vrrp: unknown or incomplete setting \"{item}\"")),
             }
@@ -304,7 +303,7 @@ mod tests {
             "interface=eth0,vrid=51,priority=150,vip=10.0.0.100/24,vip=10.0.0.101,version=3,\
              advert_int=0.5,nopreempt,preempt_delay=2,unicast_peer=10.0.0.2,check_interval=0.2,\
              fall=2,rise=3,weight=-20,name=cache,notify=/usr/local/bin/vrrp-notify,\
-             notify_master=/usr/local/bin/became-master",
+             notify_master=/usr/local/bin/became-master 51 eth0",
         )
         .unwrap();
         let notify = o.notify.as_ref().unwrap();
@@ -312,8 +311,8 @@ mod tests {
         assert_eq!(
             notify.programs,
             vec![
-                ("notify".to_owned(), PathBuf::from("/usr/local/bin/vrrp-notify")),
-                ("notify_master".to_owned(), PathBuf::from("/usr/local/bin/became-master")),
+                ("notify".to_owned(), "/usr/local/bin/vrrp-notify".to_owned()),
+                ("notify_master".to_owned(), "/usr/local/bin/became-master 51 eth0".to_owned()),
             ]
         );
         let c = &o.instance;

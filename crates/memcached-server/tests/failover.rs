@@ -61,12 +61,12 @@ fn notify_recorder() -> (String, Vec<std::path::PathBuf>) {
     let log = common::temp_path("notify-calls");
     let notify = common::temp_path("notify.sh");
     let master = common::temp_path("notify-master.sh");
-    for (script, text) in [(&notify, "\"$@\""), (&master, "became master")] {
+    for (script, text) in [(&notify, "\"$@\""), (&master, "became master \"$@\"")] {
         std::fs::write(script, format!("#!/bin/sh\necho {text} >> {}\n", log.display())).unwrap();
         std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let settings =
-        format!("notify={},notify_master={},name=cache", notify.display(), master.display());
+        format!("notify={},notify_master={} vip 77,name=cache", notify.display(), master.display());
     (settings, vec![log, notify, master])
 }
 
@@ -107,7 +107,7 @@ fn the_vip_follows_the_answering_server_and_leaves_on_a_graceful_stop() {
         ["INSTANCE cache BACKUP 150", "INSTANCE cache MASTER 150"],
         "notify calls: {calls:?}"
     );
-    assert_eq!(calls.lines().filter(|l| *l == "became master").count(), 1, "{calls:?}");
+    assert_eq!(calls.lines().filter(|l| *l == "became master vip 77").count(), 1, "{calls:?}");
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! keepalived's notify programs: `notify` hears of every change of state with
-//! `INSTANCE <name> <state> <priority>`; `notify_master`, `notify_backup`, `notify_fault` and
-//! `notify_stop` run, without arguments, on entering their state. They run in the background
+//! `INSTANCE <name> <state> <priority>` after its own arguments; `notify_master`,
+//! `notify_backup`, `notify_fault` and `notify_stop` run, with their own arguments only, on
+//! entering their state. A setting's value is the program and its arguments, split at
+//! whitespace (as keepalived splits `notify "/path/script arg"`). They run in the background
 //! (a slow program must not delay adverts); a thread reaps each one.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,14 +13,14 @@ use std::time::{Duration, Instant};
 pub struct Notify {
     /// The instance name `notify` is given (`name=`, default `VI_<vrid>`).
     pub instance: String,
-    /// `(setting, program)`: `notify`, `notify_master`, `notify_backup`, `notify_fault` or
-    /// `notify_stop`, in the order given.
-    pub programs: Vec<(String, PathBuf)>,
+    /// `(setting, program and arguments)`: `notify`, `notify_master`, `notify_backup`,
+    /// `notify_fault` or `notify_stop`, in the order given.
+    pub programs: Vec<(String, String)>,
 }
 
 impl Notify {
     /// The programs of `instance`.
-    pub fn new(instance: String, programs: Vec<(String, PathBuf)>) -> Self {
+    pub fn new(instance: String, programs: Vec<(String, String)>) -> Self {
         Notify { instance, programs }
     }
 
@@ -48,8 +49,11 @@ impl Notify {
     fn spawn(&self, state: &str, priority: u8) -> Vec<Child> {
         let own_setting = format!("notify_{}", state.to_ascii_lowercase());
         let mut children = Vec::new();
-        for (setting, program) in &self.programs {
+        for (setting, line) in &self.programs {
+            let mut words = line.split_whitespace();
+            let Some(program) = words.next() else { continue };
             let mut command = Command::new(program);
+            command.args(words);
             if setting == "notify" {
                 command.args(["INSTANCE", &self.instance, state, &priority.to_string()]);
             } else if *setting != own_setting {
@@ -57,7 +61,7 @@ impl Notify {
             }
             match command.stdin(Stdio::null()).stdout(Stdio::null()).spawn() {
                 Ok(child) => children.push(child),
-                Err(e) => eprintln!("vrrp: cannot run {setting} {}: {e}", program.display()),
+                Err(e) => eprintln!("vrrp: cannot run {setting} {program}: {e}"),
             }
         }
         children
