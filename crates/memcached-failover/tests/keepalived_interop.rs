@@ -61,6 +61,15 @@ impl StartVrrpd for Lab {
     }
 }
 
+/// vrrpd as a fast v3 router (priority 150, 0.1 s adverts, no gratuitous ARP delay) with
+/// `extra` flags.
+fn start_fast_v3(lab: &mut Lab, extra: &[&str]) -> usize {
+    let mut args = vec!["--version", "3", "--priority", "150", "--advert-int", "0.1"];
+    args.extend_from_slice(&["--garp-master-delay", "0"]);
+    args.extend_from_slice(extra);
+    lab.start_vrrpd(&args)
+}
+
 #[test]
 fn keepalived_v2_accepts_our_adverts_and_takes_over_on_our_resignation() {
     let mut lab = Lab::new("v2", 177);
@@ -108,16 +117,7 @@ fn keepalived_v2_accepts_our_adverts_and_takes_over_on_our_resignation() {
 #[test]
 fn keepalived_v3_interoperates_in_both_directions() {
     let mut lab = Lab::new("v3", 178);
-    let ours = lab.start_vrrpd(&[
-        "--version",
-        "3",
-        "--priority",
-        "150",
-        "--advert-int",
-        "0.1",
-        "--garp-master-delay",
-        "0",
-    ]);
+    let ours = start_fast_v3(&mut lab, &[]);
     lab.expect_ours_master(Duration::from_secs(3));
 
     let keepalived =
@@ -157,24 +157,10 @@ fn killing_memcached_moves_the_vip_to_keepalived_and_back() {
     let memcached = lab.start_memcached();
     std::thread::sleep(Duration::from_millis(300));
     // Health check every 100 ms, 2 failures to fault, 2 successes to recover.
-    let ours = lab.start_vrrpd(&[
-        "--version",
-        "3",
-        "--priority",
-        "150",
-        "--advert-int",
-        "0.1",
-        "--garp-master-delay",
-        "0",
-        "--check",
-        "127.0.0.1:11211",
-        "--check-interval",
-        "0.1",
-        "--fall",
-        "2",
-        "--rise",
-        "2",
-    ]);
+    let ours = start_fast_v3(
+        &mut lab,
+        &["--check", "127.0.0.1:11211", "--check-interval", "0.1", "--fall", "2", "--rise", "2"],
+    );
     lab.expect_ours_master(Duration::from_secs(3));
     lab.start_keepalived_backup("    priority 100\n    advert_int 0.1\n    version 3");
     std::thread::sleep(Duration::from_millis(500));
@@ -225,18 +211,7 @@ fn link_down_faults_vrrpd_and_link_up_brings_it_back() {
 #[test]
 fn keepalived_unicast_mode_interoperates() {
     let mut lab = Lab::new("uc", 181);
-    let ours = lab.start_vrrpd(&[
-        "--version",
-        "3",
-        "--priority",
-        "150",
-        "--advert-int",
-        "0.1",
-        "--garp-master-delay",
-        "0",
-        "--unicast-peer",
-        "192.168.181.2",
-    ]);
+    let ours = start_fast_v3(&mut lab, &["--unicast-peer", "192.168.181.2"]);
     lab.expect_ours_master(Duration::from_secs(3));
     let keepalived = lab.start_keepalived_backup(
         "    priority 100\n    advert_int 0.1\n    version 3\n    unicast_src_ip 192.168.181.2\n    unicast_peer {\n        192.168.181.1\n    }",
@@ -280,16 +255,7 @@ fn keepalived_unicast_mode_interoperates() {
 #[test]
 fn keepalived_v3_backup_adopts_our_interval_and_takes_over_when_we_die() {
     let mut lab = Lab::new("kl", 182);
-    let ours = lab.start_vrrpd(&[
-        "--version",
-        "3",
-        "--priority",
-        "150",
-        "--advert-int",
-        "0.1",
-        "--garp-master-delay",
-        "0",
-    ]);
+    let ours = start_fast_v3(&mut lab, &[]);
     lab.expect_ours_master(Duration::from_secs(3));
     // keepalived is configured with 1 s; as BACKUP it adopts our 0.1 s (RFC 5798 §6.4.2).
     lab.start_keepalived_backup("    priority 100\n    advert_int 1\n    version 3");
