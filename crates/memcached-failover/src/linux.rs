@@ -46,6 +46,26 @@ fn check(result: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// `sendto(2)` of `data` to the socket address `to` (a `sockaddr_in`, `sockaddr_ll`, ...).
+fn send_to<A>(fd: &OwnedFd, data: &[u8], to: &A) -> io::Result<()> {
+    // SAFETY: `data` is valid for data.len() bytes and `to` for size_of::<A>() bytes, the
+    // length passed; the caller passes a sockaddr type.
+    let sent = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            0,
+            (to as *const A).cast(),
+            std::mem::size_of::<A>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn set_option<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     // SAFETY: `value` points to a live T of the given size for the duration of the call.
     check(unsafe {
@@ -208,21 +228,7 @@ impl VrrpSocket {
             unsafe { std::mem::zeroed() };
         to.sin_family = libc::AF_INET as libc::sa_family_t;
         to.sin_addr = in_addr(destination);
-        // SAFETY: `datagram` and `to` are valid for the lengths passed.
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                datagram.as_ptr().cast(),
-                datagram.len(),
-                0,
-                (&to as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        send_to(&self.fd, datagram, &to)
     }
 
     /// Receives one datagram (IP header included); `WouldBlock` when none is queued.
@@ -273,21 +279,7 @@ impl ArpSocket {
         to.sll_ifindex = self.ifindex as libc::c_int;
         to.sll_halen = 6;
         to.sll_addr[..6].fill(0xff);
-        // SAFETY: `frame` and `to` are valid for the lengths passed.
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&to as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        send_to(&self.fd, &frame, &to)
     }
 }
 
